@@ -1,0 +1,73 @@
+"""coord: embedded ZooKeeper for Python applications.
+
+Every process of an application cluster embeds a ``Coordinator``: a Raft
+member (through pysyncobj) holding a full replica of one znode tree, with
+ZooKeeper's semantics and kazoo's API. No servers to run.
+"""
+
+from .client import Coordinator, CoordFuture, MemberStatus
+from .errors import (
+    BadArgumentsError,
+    BadVersionError,
+    CancelledRequestError,
+    ConfigurationError,
+    ConnectionLoss,
+    CoordError,
+    DataTooLargeError,
+    InvalidPathError,
+    NoChildrenForEphemeralsError,
+    NodeExistsError,
+    NoNodeError,
+    NotEmptyError,
+    NotReadyError,
+    OperationTimeoutError,
+    PoisonedError,
+    RolledBackError,
+    RuntimeInconsistency,
+    SessionExpiredError,
+    SystemZookeeperError,
+    UnimplementedError,
+    UnknownOutcomeError,
+    ZookeeperError,
+)
+from .replication import RaftTiming
+from .transaction import Transaction
+from .types import EventType, KeeperState, SessionState, WatchedEvent, ZnodeStat
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BadArgumentsError",
+    "BadVersionError",
+    "CancelledRequestError",
+    "ConfigurationError",
+    "ConnectionLoss",
+    "CoordError",
+    "CoordFuture",
+    "Coordinator",
+    "DataTooLargeError",
+    "EventType",
+    "InvalidPathError",
+    "KeeperState",
+    "MemberStatus",
+    "NoChildrenForEphemeralsError",
+    "NoNodeError",
+    "NodeExistsError",
+    "NotEmptyError",
+    "NotReadyError",
+    "OperationTimeoutError",
+    "PoisonedError",
+    "RaftTiming",
+    "RolledBackError",
+    "RuntimeInconsistency",
+    "SessionExpiredError",
+    "SessionState",
+    "SystemZookeeperError",
+    "Transaction",
+    "UnimplementedError",
+    "UnknownOutcomeError",
+    "WatchedEvent",
+    "ZnodeStat",
+    "ZookeeperError",
+    "__version__",
+]

@@ -1,0 +1,494 @@
+"""The op codec: what goes through the Raft log, and its validation.
+
+An *entry* is the unit of the log::
+
+    (ENTRY_FORMAT, session_id, request_id, ack_below, time_ms, op)
+
+and an *op* is a tuple whose first item names it (see the ``*_op``
+constructors below). Entries hold plain data only (tuples of str, bytes,
+int), so they pickle compactly and compare by value.
+
+Validation has one implementation with two faces:
+
+* the constructors (``create_op``, ``make_entry``, ...) and
+  ``ensure_valid_entry`` raise a clear exception *before* anything is
+  proposed: ``TypeError`` for a wrong Python type of a path or value (as
+  kazoo does), ``InvalidPathError`` / ``DataTooLargeError`` /
+  ``BadArgumentsError`` otherwise;
+* sizes depend on the member's configured limit, so the constructors check
+  them only when given ``max_data_bytes``; the client calls
+  ``check_size(op, its_limit)`` and the tree re-checks with its own;
+* ``validate_entry`` runs the very same checks on every replica inside
+  apply and returns the message instead of raising, for any input at all,
+  so a malformed log entry can never corrupt the tree.
+
+Types are checked exactly (``type(x) is int``, not ``isinstance``): ``bool``
+is not a version, and no user-defined subclass method ever runs inside apply.
+The constructors convert harmless subclasses (an ``IntEnum``, a ``str``
+subclass) to the exact base type first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from .errors import BadArgumentsError, DataTooLargeError
+from .paths import validate_path, validate_sequential_prefix
+
+#: Version of the entry layout; bump it when the layout changes.
+ENTRY_FORMAT = 1
+
+FLAG_EPHEMERAL = 1
+FLAG_SEQUENCE = 2
+#: Reserved for container nodes (not supported yet); TTL will follow.
+FLAG_CONTAINER = 4
+SUPPORTED_FLAGS = FLAG_EPHEMERAL | FLAG_SEQUENCE
+
+#: Most sub-ops one multi may carry.
+MULTI_MAX_OPS = 1000
+#: Largest znode value by default, like ZooKeeper's jute.maxbuffer (1 MiB).
+DEFAULT_MAX_DATA_BYTES = 1 << 20
+#: Room a whole op may take beyond ``max_data_bytes`` (paths, a multi's
+#: other values): jute.maxbuffer bounds a whole request in ZooKeeper.
+MAX_ENTRY_OVERHEAD_BYTES = 64 * 1024
+
+CREATE = "create"
+DELETE = "delete"
+SET = "set"
+CHECK = "check"
+MULTI = "multi"
+SYNC = "sync"
+OPEN_SESSION = "open_session"
+KEEPALIVE = "keepalive"
+CLOSE_SESSION = "close_session"
+EXPIRE_SESSION = "expire_session"
+CANCEL = "cancel"
+
+#: Ops allowed inside a multi.
+MULTI_SUB_OPS = frozenset({CREATE, DELETE, SET, CHECK})
+#: Ops that only a session (session_id != 0) may send.
+SESSION_ONLY_OPS = frozenset({OPEN_SESSION, KEEPALIVE, CLOSE_SESSION, CANCEL})
+#: Ops that only the system (session_id 0, the leader) may send.
+SYSTEM_ONLY_OPS = frozenset({EXPIRE_SESSION})
+
+INT32_MAX = (1 << 31) - 1
+INT64_MAX = (1 << 63) - 1
+
+Op = tuple[Any, ...]
+"""An op: ``(name, *arguments)``, plain data only."""
+Entry = tuple[Any, ...]
+"""A log entry: ``(ENTRY_FORMAT, session_id, request_id, ack_below, time_ms, op)``."""
+
+
+# --------------------------------------------------------------------------
+# field checks (raise; shared by constructors and validate_entry)
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
+
+
+def _short(text: str) -> str:
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
+
+
+def _check_int(value: object, what: str, low: int, high: int) -> int:
+    if type(value) is not int:
+        raise BadArgumentsError(f"{what} must be an int, got {_type_name(value)}")
+    if not low <= value <= high:
+        raise BadArgumentsError(f"{what} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _check_version(value: object) -> None:
+    # kazoo raises TypeError for a non-int version; ZooKeeper answers any
+    # other 32-bit int that is not the node's version with BadVersion.
+    if type(value) is not int:
+        raise TypeError(f"version must be an int, got {_type_name(value)}")
+    if not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise BadArgumentsError(f"version must fit in 32 bits (-1 = any version), got {value}")
+
+
+def _check_data(value: object) -> None:
+    if type(value) is not bytes:
+        raise TypeError(f"value must be bytes, got {_type_name(value)}")
+
+
+def _check_flags(value: object) -> None:
+    if type(value) is not int:
+        raise BadArgumentsError(f"flags must be an int, got {_type_name(value)}")
+    if value < 0 or value & ~SUPPORTED_FLAGS:
+        raise BadArgumentsError(
+            f"flags must combine FLAG_EPHEMERAL ({FLAG_EPHEMERAL}) and "
+            f"FLAG_SEQUENCE ({FLAG_SEQUENCE}) only, got {value}"
+        )
+
+
+def _check_path(value: object, *, sequential: bool = False) -> None:
+    if type(value) is not str:  # exact: no str-subclass method runs in apply
+        raise TypeError(f"path must be a str, got {_type_name(value)}")
+    if sequential:
+        validate_sequential_prefix(value)
+    else:
+        validate_path(value)
+
+
+def _check_arity(op: Op, count: int) -> None:
+    if len(op) != count:
+        raise BadArgumentsError(f"{op[0]!r} op takes {count - 1} argument(s), got {len(op) - 1}")
+
+
+# --------------------------------------------------------------------------
+# per-op structure checks
+
+
+def _check_create(op: Op) -> None:
+    _check_arity(op, 4)
+    _check_flags(op[3])
+    _check_path(op[1], sequential=bool(op[3] & FLAG_SEQUENCE))
+    _check_data(op[2])
+
+
+def _check_delete(op: Op) -> None:
+    _check_arity(op, 3)
+    _check_path(op[1])
+    _check_version(op[2])
+
+
+def _check_set(op: Op) -> None:
+    _check_arity(op, 4)
+    _check_path(op[1])
+    _check_data(op[2])
+    _check_version(op[3])
+
+
+def _check_check(op: Op) -> None:
+    _check_arity(op, 3)
+    _check_path(op[1])
+    _check_version(op[2])
+
+
+def _check_multi(op: Op) -> None:
+    _check_arity(op, 2)
+    subops = op[1]
+    if type(subops) is not tuple:
+        raise BadArgumentsError(f"multi takes a tuple of ops, got {_type_name(subops)}")
+    if len(subops) > MULTI_MAX_OPS:
+        raise BadArgumentsError(f"multi has {len(subops)} ops, above the limit of {MULTI_MAX_OPS}")
+    for index, sub in enumerate(subops):
+        try:
+            _check_structure(sub, sub_op=True)
+        except BadArgumentsError as exc:
+            raise type(exc)(f"multi op #{index}: {exc}") from None
+        except TypeError as exc:
+            raise TypeError(f"multi op #{index}: {exc}") from None
+
+
+def _check_no_args(op: Op) -> None:
+    _check_arity(op, 1)
+
+
+def _check_open_session(op: Op) -> None:
+    _check_arity(op, 2)
+    _check_int(op[1], "session timeout_ms", 1, INT32_MAX)
+
+
+def _check_expire_session(op: Op) -> None:
+    _check_arity(op, 3)
+    _check_int(op[1], "expired session_id", 1, INT64_MAX)
+    _check_int(op[2], "seen_activity", 0, INT64_MAX)
+
+
+def _check_cancel(op: Op) -> None:
+    _check_arity(op, 2)
+    _check_int(op[1], "cancelled request_id", 1, INT64_MAX)
+
+
+_CHECKERS: dict[str, Callable[[Op], None]] = {
+    CREATE: _check_create,
+    DELETE: _check_delete,
+    SET: _check_set,
+    CHECK: _check_check,
+    MULTI: _check_multi,
+    SYNC: _check_no_args,
+    OPEN_SESSION: _check_open_session,
+    KEEPALIVE: _check_no_args,
+    CLOSE_SESSION: _check_no_args,
+    EXPIRE_SESSION: _check_expire_session,
+    CANCEL: _check_cancel,
+}
+
+
+def _check_structure(op: object, *, sub_op: bool = False) -> None:
+    if type(op) is not tuple or not op:
+        raise BadArgumentsError(f"an op must be a non-empty tuple, got {_type_name(op)}")
+    name = op[0]
+    if type(name) is not str:
+        raise BadArgumentsError(f"an op name must be a str, got {_type_name(name)}")
+    checker = _CHECKERS.get(name)
+    if checker is None:
+        raise BadArgumentsError(f"unknown op {_short(name)}")
+    if sub_op and name not in MULTI_SUB_OPS:
+        raise BadArgumentsError(f"{name!r} is not allowed in a multi (only create/delete/set/check)")
+    checker(op)
+
+
+# --------------------------------------------------------------------------
+# sizes
+
+
+def _leaf_ops(op: Op) -> Op:
+    return op[1] if op[0] == MULTI else (op,)
+
+
+def op_payload_bytes(op: Op) -> int:
+    """Bytes of paths (UTF-8) and values an op carries, over its sub-ops."""
+    total = 0
+    for sub in _leaf_ops(op):
+        if sub[0] in MULTI_SUB_OPS:
+            total += len(sub[1].encode("utf-8", "surrogatepass"))
+        if sub[0] in (CREATE, SET):
+            total += len(sub[2])
+    return total
+
+
+def check_size(op: Op, max_data_bytes: int) -> None:
+    """Raise ``DataTooLargeError`` if a value of ``op`` exceeds
+    ``max_data_bytes`` or the whole op exceeds it by more than
+    ``MAX_ENTRY_OVERHEAD_BYTES``. ``op`` must be structurally valid."""
+    for sub in _leaf_ops(op):
+        if sub[0] in (CREATE, SET) and len(sub[2]) > max_data_bytes:
+            raise DataTooLargeError(
+                f"value for {sub[0]} {_short(sub[1])} is {len(sub[2])} bytes, "
+                f"above the limit of {max_data_bytes} bytes (max_data_bytes)"
+            )
+    total = op_payload_bytes(op)
+    if total > max_data_bytes + MAX_ENTRY_OVERHEAD_BYTES:
+        raise DataTooLargeError(
+            f"{op[0]} op carries {total} bytes of paths and values, above the limit of "
+            f"{max_data_bytes + MAX_ENTRY_OVERHEAD_BYTES} bytes "
+            f"(max_data_bytes + {MAX_ENTRY_OVERHEAD_BYTES})"
+        )
+
+
+# --------------------------------------------------------------------------
+# whole ops and entries
+
+
+def ensure_valid_op(op: object, max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES) -> None:
+    """Raise a clear exception if ``op`` is not a valid op.
+
+    ``max_data_bytes=None`` skips the size limits (for callers that check
+    them later, against the configured limit).
+    """
+    _check_structure(op)
+    if max_data_bytes is not None:
+        check_size(op, max_data_bytes)  # type: ignore[arg-type]
+
+
+def _check_sender(session_id: int, op: Op) -> None:
+    name = op[0]
+    if session_id == 0 and name in SESSION_ONLY_OPS:
+        raise BadArgumentsError(f"{name} needs a session (session_id != 0)")
+    if session_id != 0 and name in SYSTEM_ONLY_OPS:
+        raise BadArgumentsError(f"{name} is proposed by the system only (session_id 0), got session {session_id}")
+
+
+def ensure_valid_entry(entry: object, max_data_bytes: int | None = DEFAULT_MAX_DATA_BYTES) -> None:
+    """Raise a clear exception if ``entry`` is not a valid log entry."""
+    if type(entry) is not tuple or len(entry) != 6:
+        raise BadArgumentsError(
+            "an entry must be a 6-tuple (format, session_id, request_id, ack_below, "
+            f"time_ms, op), got {_type_name(entry)}" + (f" of length {len(entry)}" if type(entry) is tuple else "")
+        )
+    fmt, session_id, request_id, ack_below, time_ms, op = entry
+    if type(fmt) is not int or fmt != ENTRY_FORMAT:
+        shown = fmt if type(fmt) is int else _type_name(fmt)
+        raise BadArgumentsError(f"unsupported entry format {shown} (this version reads {ENTRY_FORMAT})")
+    _check_int(session_id, "session_id", 0, INT64_MAX)
+    _check_int(request_id, "request_id", 1 if session_id else 0, INT64_MAX)
+    _check_int(ack_below, "ack_below", 0, INT64_MAX)
+    _check_int(time_ms, "time_ms", 0, INT64_MAX)
+    ensure_valid_op(op, max_data_bytes)
+    _check_sender(session_id, op)
+
+
+def validate_entry(entry: object, max_data_bytes: int = DEFAULT_MAX_DATA_BYTES) -> str | None:
+    """``None`` if ``entry`` is valid, else the reason. Never raises."""
+    try:
+        ensure_valid_entry(entry, max_data_bytes)
+    except (TypeError, BadArgumentsError) as exc:
+        return str(exc)
+    return None
+
+
+# --------------------------------------------------------------------------
+# constructors
+
+
+def _plain_str(value: object) -> object:
+    return str(value) if isinstance(value, str) and type(value) is not str else value
+
+
+def _plain_bytes(value: object) -> object:
+    return bytes(value) if isinstance(value, bytes) and type(value) is not bytes else value
+
+
+def _plain_int(value: object) -> object:
+    if isinstance(value, int) and not isinstance(value, bool) and type(value) is not int:
+        return int(value)
+    return value
+
+
+def _require_bool(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{what} must be a bool, got {_type_name(value)}")
+    return value
+
+
+def _made(op: Op, max_data_bytes: int | None) -> Op:
+    ensure_valid_op(op, max_data_bytes)
+    return op
+
+
+def create_op(
+    path: str,
+    data: bytes = b"",
+    ephemeral: bool = False,
+    sequence: bool = False,
+    *,
+    max_data_bytes: int | None = None,
+) -> Op:
+    """``("create", path, data, flags)``; ``path`` is a prefix when ``sequence``."""
+    flags = (FLAG_EPHEMERAL if _require_bool(ephemeral, "ephemeral") else 0) | (
+        FLAG_SEQUENCE if _require_bool(sequence, "sequence") else 0
+    )
+    return _made((CREATE, _plain_str(path), _plain_bytes(data), flags), max_data_bytes)
+
+
+def delete_op(path: str, version: int = -1) -> Op:
+    """``("delete", path, version)``; version -1 matches any."""
+    return _made((DELETE, _plain_str(path), _plain_int(version)), None)
+
+
+def set_op(
+    path: str,
+    data: bytes,
+    version: int = -1,
+    *,
+    max_data_bytes: int | None = None,
+) -> Op:
+    """``("set", path, data, version)``; version -1 matches any."""
+    return _made((SET, _plain_str(path), _plain_bytes(data), _plain_int(version)), max_data_bytes)
+
+
+def check_op(path: str, version: int) -> Op:
+    """``("check", path, version)``: fails unless the node has ``version``."""
+    return _made((CHECK, _plain_str(path), _plain_int(version)), None)
+
+
+def multi_op(ops: Iterable[Op], *, max_data_bytes: int | None = None) -> Op:
+    """``("multi", (subop, ...))``: all-or-nothing create/delete/set/check.
+
+    An empty multi is valid, as in ZooKeeper (it commits and returns ``()``).
+    """
+    if not isinstance(ops, (list, tuple)):
+        raise TypeError(f"ops must be a list or tuple of ops, got {_type_name(ops)}")
+    return _made((MULTI, tuple(ops)), max_data_bytes)
+
+
+def sync_op() -> Op:
+    """``("sync",)``: a no-op that passes through the log (a read barrier)."""
+    return (SYNC,)
+
+
+def open_session_op(timeout_ms: int) -> Op:
+    """``("open_session", timeout_ms)``: opens the entry's session."""
+    return _made((OPEN_SESSION, _plain_int(timeout_ms)), None)
+
+
+def keepalive_op() -> Op:
+    """``("keepalive",)``: marks the entry's session as active."""
+    return (KEEPALIVE,)
+
+
+def close_session_op() -> Op:
+    """``("close_session",)``: closes the entry's session and its ephemerals."""
+    return (CLOSE_SESSION,)
+
+
+def expire_session_op(session_id: int, seen_activity: int) -> Op:
+    """``("expire_session", session_id, seen_activity)``, from the leader:
+    expires the session only if its activity counter still equals
+    ``seen_activity``."""
+    return _made((EXPIRE_SESSION, _plain_int(session_id), _plain_int(seen_activity)), None)
+
+
+def cancel_op(request_id: int) -> Op:
+    """``("cancel", request_id)``: makes sure ``request_id`` of the entry's
+    session is never applied if it has not been applied yet."""
+    return _made((CANCEL, _plain_int(request_id)), None)
+
+
+def make_entry(
+    session_id: int,
+    request_id: int,
+    ack_below: int,
+    time_ms: int,
+    op: Op,
+    *,
+    max_data_bytes: int | None = None,
+) -> Entry:
+    """A validated log entry (see the module docstring); sizes are checked
+    only when ``max_data_bytes`` is given."""
+    entry = (
+        ENTRY_FORMAT,
+        _plain_int(session_id),
+        _plain_int(request_id),
+        _plain_int(ack_below),
+        _plain_int(time_ms),
+        op,
+    )
+    ensure_valid_entry(entry, max_data_bytes)
+    return entry
+
+
+__all__ = [
+    "CANCEL",
+    "CHECK",
+    "CLOSE_SESSION",
+    "CREATE",
+    "DEFAULT_MAX_DATA_BYTES",
+    "DELETE",
+    "ENTRY_FORMAT",
+    "EXPIRE_SESSION",
+    "FLAG_CONTAINER",
+    "FLAG_EPHEMERAL",
+    "FLAG_SEQUENCE",
+    "KEEPALIVE",
+    "MAX_ENTRY_OVERHEAD_BYTES",
+    "MULTI",
+    "MULTI_MAX_OPS",
+    "MULTI_SUB_OPS",
+    "OPEN_SESSION",
+    "SET",
+    "SUPPORTED_FLAGS",
+    "SYNC",
+    "cancel_op",
+    "check_op",
+    "check_size",
+    "close_session_op",
+    "create_op",
+    "delete_op",
+    "ensure_valid_entry",
+    "ensure_valid_op",
+    "expire_session_op",
+    "keepalive_op",
+    "make_entry",
+    "multi_op",
+    "op_payload_bytes",
+    "open_session_op",
+    "set_op",
+    "sync_op",
+]

@@ -1,0 +1,787 @@
+"""The pure, deterministic state machine every replica runs.
+
+``Tree.apply(entry)`` applies one log entry (see ``coord.ops``) and returns
+an ``Applied``: the zxid, the result ``(code, value)`` and the watch events.
+It never raises for any input: an invalid entry is answered with
+``BAD_ARGUMENTS`` and changes nothing. It reads no clock, no randomness and
+no hash order, so replicas that apply the same entries in the same order
+hold byte-identical ``snapshot()``s.
+
+ZooKeeper 3.8 semantics, kept exactly because a differential suite compares
+against a real ZooKeeper:
+
+* Check order in create: ephemeral without a live session
+  (SESSION_EXPIRED), parent missing (NO_NODE), node exists (NODE_EXISTS),
+  parent ephemeral (NO_CHILDREN_FOR_EPHEMERALS) - PrepRequestProcessor's
+  order. Delete: root (BAD_ARGUMENTS), missing (NO_NODE), version
+  (BAD_VERSION), then children (NOT_EMPTY).
+* Like ZooKeeper's ``DataNode``, a node stores the number of child
+  *creates* (``ccount``), not ``cversion``. A sequential name takes the
+  parent's ``ccount`` before the increment, and the ``cversion`` clients see
+  is ``2 * ccount - numChildren`` (creates + deletes). So a delete bumps the
+  visible cversion, yet sequence numbers never skip because of deletes.
+  Both are Java ints: they wrap at 2**31, and the sequence suffix is then
+  negative (``"%010d"``), exactly like ZooKeeper.
+* A data version after 2**31 - 1 wraps to -2**31 and skips -1
+  (ZOOKEEPER-4743), so a conditional set can always name it.
+* Failed writes consume a zxid (ZooKeeper logs them as error txns); a multi
+  consumes one zxid; keepalive and sync consume none.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
+
+from sortedcontainers import SortedDict, SortedList, SortedSet
+
+from .errors import ErrorCode
+from .ops import (
+    CANCEL,
+    CHECK,
+    CLOSE_SESSION,
+    CREATE,
+    DEFAULT_MAX_DATA_BYTES,
+    DELETE,
+    EXPIRE_SESSION,
+    FLAG_EPHEMERAL,
+    FLAG_SEQUENCE,
+    KEEPALIVE,
+    MULTI,
+    OPEN_SESSION,
+    SET,
+    SYNC,
+    Op,
+    validate_entry,
+)
+from .paths import validate_path
+from .types import ZnodeStat
+
+logger = logging.getLogger(__name__)
+
+OK = int(ErrorCode.OK)
+BAD_ARGUMENTS = int(ErrorCode.BAD_ARGUMENTS)
+NO_NODE = int(ErrorCode.NO_NODE)
+NODE_EXISTS = int(ErrorCode.NODE_EXISTS)
+BAD_VERSION = int(ErrorCode.BAD_VERSION)
+NOT_EMPTY = int(ErrorCode.NOT_EMPTY)
+NO_CHILDREN_FOR_EPHEMERALS = int(ErrorCode.NO_CHILDREN_FOR_EPHEMERALS)
+SESSION_EXPIRED = int(ErrorCode.SESSION_EXPIRED)
+RUNTIME_INCONSISTENCY = int(ErrorCode.RUNTIME_INCONSISTENCY)
+CANCELLED = int(ErrorCode.CANCELLED)
+STALE_REQUEST = int(ErrorCode.STALE_REQUEST)
+
+EVENT_CREATED = "created"
+EVENT_DELETED = "deleted"
+EVENT_CHANGED = "changed"
+EVENT_CHILD = "child"
+
+_NO_ZXID_OPS = frozenset({KEEPALIVE, SYNC})
+
+Result = tuple[int, Any]  # (code, value)
+Event = tuple[str, str]  # (kind, path)
+
+
+class Applied(NamedTuple):
+    """What applying one entry did."""
+
+    zxid: int
+    """``Tree.zxid`` after the entry (unchanged if the entry did not bump it)."""
+    result: Result
+    """``(code, value)``; ``code`` is an ``int(ErrorCode)``."""
+    events: tuple[Event, ...]
+    """``((kind, path), ...)`` in the order the changes happened."""
+    duplicate: bool
+    """True when the result came from the dedup table (nothing applied now)."""
+
+
+class SessionInfo(NamedTuple):
+    """A session as the tree knows it (a read-only copy)."""
+
+    timeout_ms: int
+    activity: int
+    ephemerals: tuple[str, ...]
+
+
+def _i32(value: int) -> int:
+    """``value`` wrapped like a Java int."""
+    return ((value + 0x80000000) & 0xFFFFFFFF) - 0x80000000
+
+
+def _next_version(version: int) -> int:
+    following = _i32(version + 1)
+    return 0 if following == -1 else following
+
+
+def _parent_path(path: str) -> str:
+    return path[: path.rfind("/")] or "/"
+
+
+def _name(path: str) -> str:
+    return path[path.rfind("/") + 1 :]
+
+
+class _Node:
+    """One znode. Derived fields (dataLength, numChildren, cversion) are
+    computed on read; ``children`` is None while there are none, so the
+    (usually many) leaves carry no container."""
+
+    __slots__ = ("ccount", "children", "ctime", "czxid", "data", "mtime", "mzxid", "owner", "pzxid", "version")
+
+    def __init__(self, data: bytes, zxid: int, time_ms: int, owner: int) -> None:
+        self.data = data
+        self.czxid = self.mzxid = self.pzxid = zxid
+        self.ctime = self.mtime = time_ms
+        self.version = 0
+        self.ccount = 0
+        self.owner = owner
+        self.children: SortedList | None = None
+
+    def stat(self) -> ZnodeStat:
+        count = len(self.children) if self.children else 0
+        return ZnodeStat(
+            self.czxid,
+            self.mzxid,
+            self.ctime,
+            self.mtime,
+            self.version,
+            _i32(2 * self.ccount - count),
+            0,
+            self.owner,
+            len(self.data),
+            count,
+            self.pzxid,
+        )
+
+
+class _Session:
+    """An open session: liveness counter, ephemerals and dedup table."""
+
+    __slots__ = ("ack_below", "activity", "ephemerals", "results", "timeout_ms")
+
+    def __init__(self, timeout_ms: int) -> None:
+        self.timeout_ms = timeout_ms
+        self.activity = 0
+        self.ack_below = 0
+        self.ephemerals: SortedSet = SortedSet()
+        self.results: SortedDict = SortedDict()
+
+    def raise_ack(self, ack_below: int) -> None:
+        """Forget the results the proposer says it already has."""
+        if ack_below > self.ack_below:
+            self.ack_below = ack_below
+            for request_id in list(self.results.irange(maximum=ack_below, inclusive=(True, False))):
+                del self.results[request_id]
+
+
+class _Txn:
+    """Per-entry context: who, which zxid and time, and what happened."""
+
+    __slots__ = ("events", "now", "session_id", "undo", "zxid")
+
+    def __init__(self, session_id: int, zxid: int, now: int) -> None:
+        self.session_id = session_id
+        self.zxid = zxid
+        self.now = now
+        self.events: list[Event] = []
+        self.undo: list[Callable[[], None]] = []
+
+
+class Tree:
+    """The znode tree, sessions table and zxid counter of one replica."""
+
+    __slots__ = ("_last_time_ms", "_max_data_bytes", "_nodes", "_sessions", "_zxid")
+
+    def __init__(self, max_data_bytes: int = DEFAULT_MAX_DATA_BYTES) -> None:
+        self._nodes: dict[str, _Node] = {"/": _Node(b"", 0, 0, 0)}
+        self._sessions: dict[int, _Session] = {}
+        self._zxid = 0
+        self._last_time_ms = 0
+        self._max_data_bytes = max_data_bytes
+
+    # ------------------------------------------------------------------ reads
+
+    @property
+    def zxid(self) -> int:
+        """The id of the last transaction applied (0 for a new tree)."""
+        return self._zxid
+
+    @property
+    def last_time_ms(self) -> int:
+        """The latest entry time seen; ctime/mtime never go below it."""
+        return self._last_time_ms
+
+    @property
+    def max_data_bytes(self) -> int:
+        """The value size limit apply enforces (must match cluster-wide)."""
+        return self._max_data_bytes
+
+    def get(self, path: str) -> tuple[bytes, ZnodeStat] | None:
+        """``(data, stat)`` of the node at the valid ``path``, or None."""
+        node = self._nodes.get(path)
+        return None if node is None else (node.data, node.stat())
+
+    def stat(self, path: str) -> ZnodeStat | None:
+        """The stat of the node at the valid ``path``, or None."""
+        node = self._nodes.get(path)
+        return None if node is None else node.stat()
+
+    def children(self, path: str) -> list[str] | None:
+        """Sorted child names of the node at the valid ``path``, or None."""
+        node = self._nodes.get(path)
+        if node is None:
+            return None
+        return list(node.children) if node.children else []
+
+    def session_ids(self) -> list[int]:
+        """Ids of the open sessions, ascending."""
+        return sorted(self._sessions)
+
+    def session_info(self, session_id: int) -> SessionInfo | None:
+        """The open session ``session_id``, or None."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        return SessionInfo(session.timeout_ms, session.activity, tuple(session.ephemerals))
+
+    def request_result(self, session_id: int, request_id: int) -> Result | None:
+        """The stored result of a session's request, if still remembered."""
+        session = self._sessions.get(session_id)
+        result: Result | None = None if session is None else session.results.get(request_id)
+        return result
+
+    def node_count(self) -> int:
+        """Number of znodes, the root included."""
+        return len(self._nodes)
+
+    # ------------------------------------------------------------------ apply
+
+    def apply(self, entry: object) -> Applied:
+        """Apply one log entry. Total: never raises for any input."""
+        problem = validate_entry(entry, self._max_data_bytes)
+        if problem is not None:  # proposers validate, so this is a bug or a bad peer
+            logger.warning("refused an invalid log entry: %s", problem)
+            return Applied(self._zxid, (BAD_ARGUMENTS, None), (), False)
+        _, session_id, request_id, ack_below, time_ms, op = cast("tuple[int, int, int, int, int, Op]", entry)
+        session = self._sessions.get(session_id) if session_id else None
+        if session_id and session is None and op[0] != OPEN_SESSION:
+            return Applied(self._zxid, (SESSION_EXPIRED, None), (), False)
+        if session is not None:
+            earlier = self._earlier_result(session, request_id, ack_below)
+            if earlier is not None:
+                return Applied(self._zxid, earlier, (), True)
+        self._last_time_ms = max(self._last_time_ms, time_ms)
+        if op[0] not in _NO_ZXID_OPS:
+            self._zxid += 1
+        txn = _Txn(session_id, self._zxid, self._last_time_ms)
+        result = _HANDLERS[op[0]](self, txn, op)
+        self._remember(session_id, request_id, ack_below, result)
+        return Applied(self._zxid, result, tuple(txn.events), False)
+
+    @staticmethod
+    def _earlier_result(session: _Session, request_id: int, ack_below: int) -> Result | None:
+        """The answer to a retransmission, or None for a new request."""
+        session.raise_ack(ack_below)
+        if request_id < session.ack_below:
+            return (STALE_REQUEST, None)
+        earlier: Result | None = session.results.get(request_id)
+        return earlier
+
+    def _remember(self, session_id: int, request_id: int, ack_below: int, result: Result) -> None:
+        """Count the entry as the session's activity and store its result."""
+        session = self._sessions.get(session_id) if session_id else None
+        if session is None:  # the system, or the session just ended
+            return
+        session.activity += 1
+        session.raise_ack(ack_below)
+        if request_id >= session.ack_below:
+            session.results[request_id] = result
+
+    # ---------------------------------------------------------- data ops
+
+    def _create(self, txn: _Txn, op: Op) -> Result:
+        """Create a node; checks in PrepRequestProcessor's order."""
+        _, path, data, flags = op
+        owner = 0
+        if flags & FLAG_EPHEMERAL:
+            if txn.session_id not in self._sessions:  # also the system, 0
+                return (SESSION_EXPIRED, None)
+            owner = txn.session_id
+        parent_path = _parent_path(path)
+        parent = self._nodes.get(parent_path)
+        if parent is None:
+            return (NO_NODE, None)
+        if flags & FLAG_SEQUENCE:
+            path = f"{path}{parent.ccount:010d}"  # Java's "%010d": "-000000001" below zero
+        if path in self._nodes:
+            return (NODE_EXISTS, None)
+        if parent.owner:
+            return (NO_CHILDREN_FOR_EPHEMERALS, None)
+        node = _Node(data, txn.zxid, txn.now, owner)
+        self._link(txn, path, parent_path, parent, node)
+        return (OK, (path, node.stat()))
+
+    def _delete(self, txn: _Txn, op: Op) -> Result:
+        """Delete a childless node; the version is checked before children."""
+        _, path, version = op
+        if path == "/":
+            return (BAD_ARGUMENTS, None)  # ZooKeeper refuses to delete the root
+        node = self._nodes.get(path)
+        if node is None:
+            return (NO_NODE, None)
+        if version != -1 and version != node.version:
+            return (BAD_VERSION, None)
+        if node.children:
+            return (NOT_EMPTY, None)
+        self._unlink(txn, path, node)
+        return (OK, None)
+
+    def _set(self, txn: _Txn, op: Op) -> Result:
+        """Replace a node's data; returns the new stat."""
+        _, path, data, version = op
+        node = self._nodes.get(path)
+        if node is None:
+            return (NO_NODE, None)
+        if version != -1 and version != node.version:
+            return (BAD_VERSION, None)
+        before = (node.data, node.version, node.mzxid, node.mtime)
+
+        def undo() -> None:
+            node.data, node.version, node.mzxid, node.mtime = before
+
+        node.data = data
+        node.version = _next_version(node.version)
+        node.mzxid = txn.zxid
+        node.mtime = txn.now
+        txn.undo.append(undo)
+        txn.events.append((EVENT_CHANGED, path))
+        return (OK, node.stat())
+
+    def _check(self, txn: _Txn, op: Op) -> Result:
+        """Succeed iff the node exists with the expected version."""
+        _, path, version = op
+        node = self._nodes.get(path)
+        if node is None:
+            return (NO_NODE, None)
+        if version != -1 and version != node.version:
+            return (BAD_VERSION, None)
+        return (OK, None)
+
+    def _multi(self, txn: _Txn, op: Op) -> Result:
+        """All or nothing: on the first failure, undo the earlier sub-ops
+        and report ZooKeeper's per-op results (OK = rolled back for those
+        before, the error, RUNTIME_INCONSISTENCY for those after)."""
+        subops = op[1]
+        results = []
+        for index, sub in enumerate(subops):
+            result = _HANDLERS[sub[0]](self, txn, sub)
+            if result[0] != OK:
+                while txn.undo:
+                    txn.undo.pop()()
+                txn.events.clear()
+                after = len(subops) - index - 1
+                failed = ((OK, None),) * index + ((result[0], None),) + ((RUNTIME_INCONSISTENCY, None),) * after
+                return (result[0], failed)
+            results.append(result)
+        return (OK, tuple(results))
+
+    # ------------------------------------------------------ tree surgery
+
+    def _link(self, txn: _Txn, path: str, parent_path: str, parent: _Node, node: _Node) -> None:
+        """Insert a new node under ``parent`` (both stat updates included)."""
+        name = _name(path)
+        before = (parent.ccount, parent.pzxid)
+
+        def undo() -> None:
+            del self._nodes[path]
+            self._drop_child(parent, name)
+            parent.ccount, parent.pzxid = before
+            if node.owner:
+                self._sessions[node.owner].ephemerals.discard(path)
+
+        self._nodes[path] = node
+        if parent.children is None:
+            parent.children = SortedList()
+        parent.children.add(name)
+        parent.ccount = _i32(parent.ccount + 1)
+        parent.pzxid = txn.zxid
+        if node.owner:
+            self._sessions[node.owner].ephemerals.add(path)
+        txn.undo.append(undo)
+        txn.events.append((EVENT_CREATED, path))
+        txn.events.append((EVENT_CHILD, parent_path))
+
+    def _unlink(self, txn: _Txn, path: str, node: _Node) -> None:
+        """Remove a childless node (parent's pzxid and numChildren change)."""
+        parent_path = _parent_path(path)
+        parent = self._nodes[parent_path]
+        name = _name(path)
+        before = parent.pzxid
+
+        def undo() -> None:
+            self._nodes[path] = node
+            if parent.children is None:
+                parent.children = SortedList()
+            parent.children.add(name)
+            parent.pzxid = before
+            if node.owner:
+                self._sessions[node.owner].ephemerals.add(path)
+
+        del self._nodes[path]
+        self._drop_child(parent, name)
+        parent.pzxid = txn.zxid
+        if node.owner:
+            self._sessions[node.owner].ephemerals.discard(path)
+        txn.undo.append(undo)
+        txn.events.append((EVENT_DELETED, path))
+        txn.events.append((EVENT_CHILD, parent_path))
+
+    @staticmethod
+    def _drop_child(parent: _Node, name: str) -> None:
+        children = parent.children
+        children.remove(name)  # type: ignore[union-attr]
+        if not children:
+            parent.children = None  # leaves carry no container
+
+    # ------------------------------------------------------- session ops
+
+    def _sync(self, txn: _Txn, op: Op) -> Result:
+        return (OK, None)
+
+    def _open_session(self, txn: _Txn, op: Op) -> Result:
+        if txn.session_id not in self._sessions:
+            self._sessions[txn.session_id] = _Session(op[1])
+        return (OK, None)
+
+    def _close_session(self, txn: _Txn, op: Op) -> Result:
+        self._end_session(txn, txn.session_id)
+        return (OK, None)
+
+    def _expire_session(self, txn: _Txn, op: Op) -> Result:
+        _, session_id, seen_activity = op
+        session = self._sessions.get(session_id)
+        if session is None or session.activity != seen_activity:
+            return (OK, False)
+        self._end_session(txn, session_id)
+        return (OK, True)
+
+    def _cancel(self, txn: _Txn, op: Op) -> Result:
+        session = self._sessions[txn.session_id]
+        request_id = op[1]
+        if request_id >= session.ack_below and request_id not in session.results:
+            session.results[request_id] = (CANCELLED, None)
+        return (OK, None)
+
+    def _end_session(self, txn: _Txn, session_id: int) -> None:
+        """Delete the session's ephemerals in path order, then forget it."""
+        session = self._sessions[session_id]
+        for path in list(session.ephemerals):
+            self._unlink(txn, path, self._nodes[path])
+        del self._sessions[session_id]
+        txn.undo.clear()  # never inside a multi; drop the references now
+
+    # ------------------------------------------------------- snapshots
+
+    def snapshot(self) -> bytes:
+        """Canonical bytes of the whole state: equal trees, equal bytes."""
+        return _encode_tree(self)
+
+    @classmethod
+    def restore(cls, data: bytes, max_data_bytes: int = DEFAULT_MAX_DATA_BYTES) -> Tree:
+        """The tree ``data`` (from ``snapshot()``) describes.
+
+        Raises ``ValueError`` if ``data`` is not a well-formed snapshot.
+        """
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ValueError(f"a snapshot must be bytes, got {type(data).__name__}")  # noqa: TRY004 - contract
+        tree = cls(max_data_bytes)
+        try:
+            _decode_tree(tree, bytes(data))
+        except (ValueError, struct.error, RecursionError) as exc:
+            raise ValueError(f"corrupt coord snapshot: {exc}") from None
+        return tree
+
+    # ------------------------------------------------------- invariants
+
+    def check_invariants(self) -> None:
+        """Raise ``AssertionError`` if the state is inconsistent (tests)."""
+        _require("/" in self._nodes, "the root is missing")
+        _require(self._nodes["/"].owner == 0, "the root is ephemeral")
+        linked = 0
+        for path in sorted(self._nodes):
+            node = self._nodes[path]
+            self._check_node(path, node)
+            linked += len(node.children) if node.children else 0
+        _require(linked == len(self._nodes) - 1, f"{len(self._nodes) - 1} nodes but {linked} child links")
+        for session_id in sorted(self._sessions):
+            self._check_session(session_id, self._sessions[session_id])
+
+    def _check_node(self, path: str, node: _Node) -> None:
+        _require(type(node.data) is bytes, f"{path}: data is not bytes")
+        _require(node.czxid <= node.mzxid <= self._zxid, f"{path}: bad czxid/mzxid")
+        _require(node.czxid <= node.pzxid <= self._zxid, f"{path}: bad pzxid")
+        _require(node.ctime <= node.mtime <= self._last_time_ms, f"{path}: bad ctime/mtime")
+        _require(_i32(node.version) == node.version, f"{path}: version out of int32")
+        if node.children is not None:
+            _require(len(node.children) > 0, f"{path}: empty children container")
+            _require(node.owner == 0, f"{path}: ephemeral with children")
+            _require(node.ccount < 0 or node.ccount >= len(node.children), f"{path}: ccount < children")
+            for name in node.children:
+                child = path + name if path == "/" else f"{path}/{name}"
+                _require(child in self._nodes, f"{path}: child {name!r} missing")
+        if path != "/":
+            siblings = getattr(self._nodes.get(_parent_path(path)), "children", None) or ()
+            _require(_name(path) in siblings, f"{path}: not linked in its parent")
+        if node.owner:
+            session = self._sessions.get(node.owner)
+            owned = session.ephemerals if session is not None else ()
+            _require(path in owned, f"{path}: owner session {node.owner} is not open or does not list it")
+
+    def _check_session(self, session_id: int, session: _Session) -> None:
+        _require(session_id > 0, "session id 0 in the sessions table")
+        for path in session.ephemerals:
+            node = self._nodes.get(path)
+            _require(node is not None and node.owner == session_id, f"session {session_id}: stray ephemeral {path}")
+        _require(
+            all(request_id >= session.ack_below for request_id in session.results),
+            f"session {session_id}: results kept below ack_below",
+        )
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+_HANDLERS: dict[str, Callable[[Tree, _Txn, Op], Result]] = {
+    CREATE: Tree._create,
+    DELETE: Tree._delete,
+    SET: Tree._set,
+    CHECK: Tree._check,
+    MULTI: Tree._multi,
+    SYNC: Tree._sync,
+    KEEPALIVE: Tree._sync,
+    OPEN_SESSION: Tree._open_session,
+    CLOSE_SESSION: Tree._close_session,
+    EXPIRE_SESSION: Tree._expire_session,
+    CANCEL: Tree._cancel,
+}
+
+
+# ---------------------------------------------------------------------------
+# Snapshot codec. Layout (all little-endian, no padding):
+#   header   magic "COORDTRE", u16 version, q zxid, q last_time_ms,
+#            u32 session count, u32 node count
+#   session  q id, q timeout_ms, q activity, q ack_below, u32 result count,
+#            then per result: q request_id, value (tagged, see _encode_value)
+#   node     u32 path length, q czxid, q mzxid, q ctime, q mtime, i version,
+#            i ccount, q pzxid, q owner, u32 data length, path (UTF-8), data
+# Sessions ascend by id and nodes by path (so a parent precedes its
+# children); ephemeral sets and child lists are rebuilt, not stored.
+
+SNAPSHOT_MAGIC = b"COORDTRE"
+SNAPSHOT_VERSION = 1
+_HEADER = struct.Struct("<8sHqqII")
+_SESSION = struct.Struct("<qqqqI")
+_NODE = struct.Struct("<IqqqqiiqqI")
+_Q = struct.Struct("<q")
+_U32 = struct.Struct("<I")
+_STAT = struct.Struct("<11q")
+_MAX_VALUE_DEPTH = 8
+
+
+def _encode_tree(tree: Tree) -> bytes:
+    sessions, nodes = tree._sessions, tree._nodes
+    out = [_HEADER.pack(SNAPSHOT_MAGIC, SNAPSHOT_VERSION, tree._zxid, tree._last_time_ms, len(sessions), len(nodes))]
+    for session_id in sorted(sessions):
+        session = sessions[session_id]
+        out.append(
+            _SESSION.pack(session_id, session.timeout_ms, session.activity, session.ack_below, len(session.results))
+        )
+        for request_id, result in session.results.items():
+            out.append(_Q.pack(request_id))
+            _encode_value(result, out)
+    pack, append = _NODE.pack, out.append
+    for path in sorted(nodes):
+        node = nodes[path]
+        raw = path.encode("utf-8")
+        append(
+            pack(
+                len(raw),
+                node.czxid,
+                node.mzxid,
+                node.ctime,
+                node.mtime,
+                node.version,
+                node.ccount,
+                node.pzxid,
+                node.owner,
+                len(node.data),
+            )
+        )
+        append(raw)
+        append(node.data)
+    return b"".join(out)
+
+
+def _encode_value(value: object, out: list[bytes]) -> None:
+    """Tagged encoding of the plain data in results."""
+    if value is None:
+        out.append(b"N")
+    elif value is True:
+        out.append(b"T")
+    elif value is False:
+        out.append(b"F")
+    elif type(value) is int:
+        out.append(b"i" + _Q.pack(value))
+    elif isinstance(value, str):
+        raw = value.encode("utf-8")
+        out.append(b"s" + _U32.pack(len(raw)) + raw)
+    elif isinstance(value, bytes):
+        out.append(b"b" + _U32.pack(len(value)) + value)
+    elif type(value) is ZnodeStat:
+        out.append(b"z" + _STAT.pack(*value))
+    elif type(value) is tuple:
+        out.append(b"t" + _U32.pack(len(value)))
+        for item in value:
+            _encode_value(item, out)
+    else:
+        raise TypeError(f"cannot snapshot a {type(value).__name__} result value")
+
+
+class _Reader:
+    """Bounds-checked sequential reads over snapshot bytes."""
+
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.pos = 0
+
+    def unpack(self, layout: struct.Struct) -> tuple[Any, ...]:
+        values = layout.unpack_from(self.buf, self.pos)
+        self.pos += layout.size
+        return values
+
+    def take(self, size: int) -> bytes:
+        end = self.pos + size
+        if end > len(self.buf):
+            raise ValueError("truncated")
+        chunk = self.buf[self.pos : end]
+        self.pos = end
+        return chunk
+
+    def value(self, depth: int = 0) -> object:
+        if depth > _MAX_VALUE_DEPTH:
+            raise ValueError("result value nested too deeply")
+        tag = self.take(1)
+        simple = {b"N": None, b"T": True, b"F": False}
+        if tag in simple:
+            return simple[tag]
+        if tag == b"i":
+            return self.unpack(_Q)[0]
+        if tag in (b"s", b"b"):
+            raw = self.take(self.unpack(_U32)[0])
+            return raw.decode("utf-8") if tag == b"s" else raw
+        if tag == b"z":
+            return ZnodeStat(*self.unpack(_STAT))
+        if tag == b"t":
+            return tuple(self.value(depth + 1) for _ in range(self.unpack(_U32)[0]))
+        raise ValueError(f"unknown value tag {tag!r}")
+
+
+def _decode_tree(tree: Tree, buf: bytes) -> None:
+    reader = _Reader(buf)
+    magic, version, tree._zxid, tree._last_time_ms, session_count, node_count = reader.unpack(_HEADER)
+    if magic != SNAPSHOT_MAGIC:
+        raise ValueError("not a coord tree snapshot (bad magic)")
+    if version != SNAPSHOT_VERSION:
+        raise ValueError(f"snapshot format {version} is not supported (this version reads {SNAPSHOT_VERSION})")
+    _decode_sessions(tree, reader, session_count)
+    _decode_nodes(tree, reader, node_count)
+    if reader.pos != len(buf):
+        raise ValueError(f"{len(buf) - reader.pos} trailing bytes")
+
+
+def _decode_sessions(tree: Tree, reader: _Reader, count: int) -> None:
+    previous = 0
+    for _ in range(count):
+        session_id, timeout_ms, activity, ack_below, result_count = reader.unpack(_SESSION)
+        if session_id <= previous:
+            raise ValueError("sessions out of order")
+        previous = session_id
+        session = tree._sessions[session_id] = _Session(timeout_ms)
+        session.activity, session.ack_below = activity, ack_below
+        for _ in range(result_count):
+            request_id = reader.unpack(_Q)[0]
+            if request_id < ack_below or request_id in session.results:
+                raise ValueError(f"session {session_id}: bad stored request id {request_id}")
+            session.results[request_id] = reader.value()
+
+
+def _decode_nodes(tree: Tree, reader: _Reader, count: int) -> None:
+    nodes: dict[str, _Node] = {}
+    children: dict[str, list[str]] = {}
+    ephemerals: dict[int, list[str]] = {}
+    previous = ""
+    buf, pos, unpack_from, fixed = reader.buf, reader.pos, _NODE.unpack_from, _NODE.size
+    for _ in range(count):  # hot loop: locals only
+        (path_len, czxid, mzxid, ctime, mtime, version, ccount, pzxid, owner, data_len) = unpack_from(buf, pos)
+        start = pos + fixed
+        middle = start + path_len
+        pos = middle + data_len
+        if pos > len(buf):
+            raise ValueError("truncated")
+        path = buf[start:middle].decode("utf-8")
+        node = _Node(buf[middle:pos], czxid, ctime, owner)
+        node.mzxid, node.mtime, node.version, node.ccount, node.pzxid = mzxid, mtime, version, ccount, pzxid
+        _link_restored(path, previous, node, nodes, children)
+        if owner:
+            if owner not in tree._sessions:
+                raise ValueError(f"{path!r} is owned by session {owner}, which is not open")
+            ephemerals.setdefault(owner, []).append(path)
+        nodes[path] = node
+        previous = path
+    reader.pos = pos
+    if "/" not in nodes:
+        raise ValueError("the root node is missing")
+    for path, names in children.items():
+        nodes[path].children = SortedList(names)
+    for session_id, paths in ephemerals.items():
+        tree._sessions[session_id].ephemerals = SortedSet(paths)
+    tree._nodes = nodes
+
+
+def _link_restored(
+    path: str, previous: str, node: _Node, nodes: dict[str, _Node], children: dict[str, list[str]]
+) -> None:
+    """Check one restored node's place in the tree and record the link."""
+    if path <= previous:
+        raise ValueError(f"nodes out of order at {path!r}")
+    if path == "/":
+        if node.owner:
+            raise ValueError("the root node is ephemeral")
+        return
+    validate_path(path)
+    parent_path = _parent_path(path)
+    parent = nodes.get(parent_path)
+    if parent is None:
+        raise ValueError(f"{path!r} has no parent")
+    if parent.owner:
+        raise ValueError(f"{path!r} is the child of an ephemeral node")
+    children.setdefault(parent_path, []).append(_name(path))
+
+
+__all__ = [
+    "EVENT_CHANGED",
+    "EVENT_CHILD",
+    "EVENT_CREATED",
+    "EVENT_DELETED",
+    "SNAPSHOT_MAGIC",
+    "SNAPSHOT_VERSION",
+    "Applied",
+    "SessionInfo",
+    "Tree",
+]

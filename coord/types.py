@@ -1,0 +1,105 @@
+"""Value types shared by every layer: Stat, watch events and states.
+
+Names and string values follow kazoo (``kazoo.protocol.states``), so code
+that compares ``event.type == "CREATED"`` or ``state == "LOST"`` ports as is.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class ZnodeStat(NamedTuple):
+    """ZooKeeper's Stat structure (times in ms since the epoch)."""
+
+    czxid: int
+    mzxid: int
+    ctime: int
+    mtime: int
+    version: int
+    cversion: int
+    aversion: int
+    ephemeralOwner: int  # noqa: N815 - ZooKeeper's field name
+    dataLength: int  # noqa: N815
+    numChildren: int  # noqa: N815
+    pzxid: int
+
+    @property
+    def acl_version(self) -> int:
+        return self.aversion
+
+    @property
+    def children_version(self) -> int:
+        return self.cversion
+
+    @property
+    def created(self) -> float:
+        return self.ctime / 1000.0
+
+    @property
+    def last_modified(self) -> float:
+        return self.mtime / 1000.0
+
+    @property
+    def owner_session_id(self) -> int | None:
+        return self.ephemeralOwner or None
+
+    @property
+    def data_length(self) -> int:
+        return self.dataLength
+
+    @property
+    def children_count(self) -> int:
+        return self.numChildren
+
+    @property
+    def creation_transaction_id(self) -> int:
+        return self.czxid
+
+    @property
+    def last_modified_transaction_id(self) -> int:
+        return self.mzxid
+
+
+class EventType:
+    """What happened to a watched node."""
+
+    CREATED = "CREATED"
+    DELETED = "DELETED"
+    CHANGED = "CHANGED"
+    CHILD = "CHILD"
+    NONE = "NONE"
+
+
+class KeeperState:
+    """The connection state carried in a WatchedEvent."""
+
+    CONNECTED = "CONNECTED"
+    CONNECTED_RO = "CONNECTED_RO"
+    EXPIRED_SESSION = "EXPIRED_SESSION"
+    CLOSED = "CLOSED"
+
+
+class SessionState:
+    """A member's session state as told to ``add_listener`` callbacks
+    (kazoo's ``KazooState``).
+
+    SUSPENDED: the member cannot reach a quorum; its session may or may not
+    still be alive, so locks it holds must be treated as uncertain.
+    LOST: the session expired (its ephemerals are gone); a new one follows.
+    """
+
+    CONNECTED = "CONNECTED"
+    SUSPENDED = "SUSPENDED"
+    LOST = "LOST"
+
+
+class WatchedEvent(NamedTuple):
+    """A change delivered to a watch callback."""
+
+    type: str
+    state: str
+    path: str
+
+
+__all__ = ["EventType", "KeeperState", "SessionState", "WatchedEvent", "ZnodeStat"]

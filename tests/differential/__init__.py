@@ -1,0 +1,1 @@
+"""Differential suite: identical scenarios on ZooKeeper and coord."""
