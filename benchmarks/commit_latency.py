@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import secrets
 import shutil
 import statistics
@@ -371,6 +372,25 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     return cfg
 
 
+def _cpu_times() -> list[int] | None:
+    """Aggregate CPU jiffies from /proc/stat (Linux), or None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    return [int(x) for x in fields[1:]] if fields and fields[0] == "cpu" else None
+
+
+def _steal_percent(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Share of CPU time stolen by the hypervisor between two samples: on a
+    noisy VM this explains outliers better than anything in the code."""
+    if not before or not after or len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after[:8]) - sum(before[:8])
+    return 100.0 * (after[7] - before[7]) / total if total > 0 else None
+
+
 def _coord_available() -> str | None:
     """None if coord.Coordinator can be imported, else the reason."""
     try:
@@ -410,6 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, list[dict[str, Any]]] = {s: [] for s in systems}
     errors: list[str] = []
     t0 = time.monotonic()
+    cpu0 = _cpu_times()
     with _workdir(cfg.keep_logs) as work:
         try:
             for rep in range(cfg.repeats):
@@ -428,7 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress("interrupted: stopping (clusters already torn down)")
             return 130
     print_table(results, cfg)
-    print(f"total {time.monotonic() - t0:.1f}s")
+    steal = _steal_percent(cpu0, _cpu_times())
+    steal_text = f", host CPU steal {steal:.1f}%" if steal is not None else ""
+    print(f"total {time.monotonic() - t0:.1f}s on {os.cpu_count()} CPUs{steal_text}")
     if cfg.json_path:
         with open(cfg.json_path, "w") as f:
             json.dump({"config": vars(cfg), "results": results,

@@ -5,7 +5,7 @@ member (through pysyncobj) holding a full replica of one znode tree, with
 ZooKeeper's semantics and kazoo's API. No servers to run.
 """
 
-from .client import Coordinator, CoordFuture, MemberStatus
+from .client import CoordFuture, Coordinator, MemberStatus
 from .errors import (
     BadArgumentsError,
     BadVersionError,

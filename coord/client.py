@@ -16,6 +16,7 @@ member's session and, on the leader, proposes session expiries.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import functools
 import logging
@@ -155,8 +156,8 @@ class Coordinator:
             split_address(peer)
         if not session_timeout > 0 or not request_timeout > 0:
             raise ValueError("session_timeout and request_timeout must be positive")
-        if not 0 < max_data_bytes <= 64 << 20:
-            raise ValueError(f"max_data_bytes must be in 1..{64 << 20}, got {max_data_bytes}")
+        if type(max_data_bytes) is not int or not 0 < max_data_bytes <= ops.HARD_MAX_DATA_BYTES:
+            raise ValueError(f"max_data_bytes must be an int in 1..{ops.HARD_MAX_DATA_BYTES}, got {max_data_bytes!r}")
         self._secret = load_secret(secret, secret_file)
         check_network_exposure(address, peer_list, self._secret)
         self.address = address
@@ -169,7 +170,7 @@ class Coordinator:
         self._raft_timing = raft_timing or RaftTiming()
 
         self._lock = threading.Lock()  # guards the tree, watches and session bookkeeping
-        self._tree = Tree(max_data_bytes=max_data_bytes)
+        self._tree = Tree(max_data_bytes=ops.HARD_MAX_DATA_BYTES)
         self._watches = WatchRegistry()
         self._listeners: list[Callable[[str], Any]] = []
         self._expiry = ExpiryTracker()
@@ -215,7 +216,7 @@ class Coordinator:
             data_dir=self.data_dir,
             secret=self._secret,
             timing=self._raft_timing,
-            max_entry_bytes=self.max_data_bytes + ops.MAX_ENTRY_OVERHEAD_BYTES,
+            max_entry_bytes=ops.HARD_MAX_DATA_BYTES + ops.MAX_ENTRY_OVERHEAD_BYTES,
         )
         self._requests = RequestTracker(
             self._replicator.propose,
@@ -385,7 +386,7 @@ class Coordinator:
             return self._tree.snapshot()
 
     def _restore(self, data: bytes) -> None:
-        tree = Tree.restore(data, max_data_bytes=self.max_data_bytes)
+        tree = Tree.restore(data, max_data_bytes=ops.HARD_MAX_DATA_BYTES)
         with self._lock:
             old, self._tree = self._tree, tree
             events = _changes_between(old, tree, *self._watches.watched_paths())
@@ -428,10 +429,9 @@ class Coordinator:
         now = time.monotonic()
         if not idle and now - self._last_keepalive >= self.session_timeout / 3.0:
             self._last_keepalive = now
-            try:
+            # When every slot is busy with writes, those keep the session alive themselves.
+            with contextlib.suppress(CoordError):
                 self._requests.submit(("keepalive",), lambda a: None, self.session_timeout / 3.0, wait_for_slot=False)
-            except CoordError:
-                pass  # every slot is busy with writes, which keep the session alive themselves
         self._propose_expiries()
 
     def _session_activities(self) -> list[tuple[int, int]]:
@@ -459,7 +459,7 @@ class Coordinator:
         for session_id, activity in due:
             logger.info("leader %s expires session 0x%x (silent for its timeout)", self.address, session_id)
             entry = ops.make_entry(0, 0, 0, time.time_ns() // 1_000_000, ("expire_session", session_id, activity))
-            self._replicator.propose(entry, lambda kind: None)
+            self._replicator.propose(entry, lambda kind, reason: None)
 
     # ------------------------------------------------------------------ helpers
 
@@ -642,14 +642,16 @@ class Coordinator:
             as ZooKeeper does.
         """
         _check_flags(makepath=makepath)
-        args = dict(acl=acl, ephemeral=ephemeral, sequence=sequence, include_data=include_data, timeout=timeout)
+        attempt = functools.partial(
+            self.create_async, path, value, acl, ephemeral, sequence, include_data=include_data, timeout=timeout
+        )
         try:
-            return self._wait(self.create_async(path, value, **args), timeout)
+            return self._wait(attempt(), timeout)
         except NoNodeError:
             if not makepath:
                 raise
-        self.ensure_path(paths.parent_of(path if not path.endswith("/") else path[:-1] or "/"))
-        return self._wait(self.create_async(path, value, **args), timeout)
+        self.ensure_path(paths.parent_of(path))
+        return self._wait(attempt(), timeout)
 
     def ensure_path(self, path: str, acl: object = None) -> str | bool:
         """Create ``path`` and any missing ancestors, as persistent empty
@@ -662,10 +664,8 @@ class Coordinator:
             result = True
             if self.exists(current) is not None:
                 continue
-            try:
+            with contextlib.suppress(NodeExistsError):  # created concurrently: fine
                 result = self.create(current)
-            except NodeExistsError:
-                pass
         return result
 
     def set_async(self, path: str, value: bytes, version: int = -1, timeout: float | None = None) -> CoordFuture:
@@ -711,7 +711,12 @@ class Coordinator:
                 return True
             try:
                 for batch in batches:
-                    self._wait(self._submit(("multi", tuple(batch)), functools.partial(convert_multi, raise_first=True), timeout), timeout)
+                    self._wait(
+                        self._submit(
+                            ("multi", tuple(batch)), functools.partial(convert_multi, raise_first=True), timeout
+                        ),
+                        timeout,
+                    )
                 return True
             except (NoNodeError, NotEmptyError):
                 continue  # the subtree changed under us: look again

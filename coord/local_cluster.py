@@ -301,7 +301,13 @@ class RpcProcess:
             if self._proc is not None and self._proc.poll() is None:
                 raise RuntimeError(f"{self.name} is already running (pid {self._proc.pid})")
             env = dict(os.environ if self.env is None else self.env)
-            env[PARENT_PID_ENV] = str(os.getpid())
+            env.pop(PARENT_PID_ENV, None)
+            # Linux ties PR_SET_PDEATHSIG to the *thread* that forked the
+            # child: ask for it only when that thread is the main thread
+            # (which lives as long as the process); otherwise the child would
+            # be killed when a helper thread that spawned it finishes.
+            if threading.current_thread() is threading.main_thread():
+                env[PARENT_PID_ENV] = str(os.getpid())
             root = str(repo_root())
             old_path = env.get("PYTHONPATH", "")
             env["PYTHONPATH"] = root + (os.pathsep + old_path if old_path else "")
@@ -1271,9 +1277,11 @@ def _set_parent_death_signal(expected_parent: int | None) -> None:
     """Linux: have the kernel SIGKILL us when the parent dies (best effort).
 
     Covers the case stdin-EOF cannot: a child that is SIGSTOP-ed when its
-    parent dies would otherwise stay frozen forever.
+    parent dies would otherwise stay frozen forever.  ``expected_parent`` is
+    None when the parent did not ask for it (it spawned us from a helper
+    thread, whose exit would trigger the signal).
     """
-    if not sys.platform.startswith("linux"):
+    if expected_parent is None or not sys.platform.startswith("linux"):
         return
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -1282,7 +1290,7 @@ def _set_parent_death_signal(expected_parent: int | None) -> None:
     except (OSError, AttributeError):
         logger.debug("prctl(PR_SET_PDEATHSIG) unavailable")
         return
-    if expected_parent is not None and os.getppid() != expected_parent:
+    if os.getppid() != expected_parent:
         logger.error("parent %d already gone: exiting", expected_parent)
         os._exit(3)
 

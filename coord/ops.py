@@ -49,6 +49,10 @@ SUPPORTED_FLAGS = FLAG_EPHEMERAL | FLAG_SEQUENCE
 MULTI_MAX_OPS = 1000
 #: Largest znode value by default, like ZooKeeper's jute.maxbuffer (1 MiB).
 DEFAULT_MAX_DATA_BYTES = 1 << 20
+#: The largest value any member may be configured to accept. Apply enforces
+#: this cluster-wide constant, never a member's own setting, so members with
+#: different ``max_data_bytes`` can never reach different trees.
+HARD_MAX_DATA_BYTES = 8 << 20
 #: Room a whole op may take beyond ``max_data_bytes`` (paths, a multi's
 #: other values): jute.maxbuffer bounds a whole request in ZooKeeper.
 MAX_ENTRY_OVERHEAD_BYTES = 64 * 1024

@@ -68,15 +68,16 @@ class FailureKind:
     MAYBE_APPENDED = "maybe_appended"
 
 
-_FAILURE_KIND = {
-    FAIL_REASON.QUEUE_FULL: FailureKind.NOT_APPENDED,
-    FAIL_REASON.MISSING_LEADER: FailureKind.NOT_APPENDED,
-    FAIL_REASON.NOT_LEADER: FailureKind.NOT_APPENDED,
-    FAIL_REASON.REQUEST_DENIED: FailureKind.NOT_APPENDED,
-    FAIL_REASON.DISCARDED: FailureKind.MAYBE_APPENDED,
-    FAIL_REASON.LEADER_CHANGED: FailureKind.MAYBE_APPENDED,
-    FAIL_REASON.UNKNOWN_OUTCOME: FailureKind.MAYBE_APPENDED,
+_FAILURES = {
+    FAIL_REASON.QUEUE_FULL: (FailureKind.NOT_APPENDED, "the Raft command queue was full"),
+    FAIL_REASON.MISSING_LEADER: (FailureKind.NOT_APPENDED, "there was no leader"),
+    FAIL_REASON.NOT_LEADER: (FailureKind.NOT_APPENDED, "it was forwarded to a member that was no longer leader"),
+    FAIL_REASON.REQUEST_DENIED: (FailureKind.NOT_APPENDED, "the leader denied it"),
+    FAIL_REASON.DISCARDED: (FailureKind.MAYBE_APPENDED, "a new leader overwrote its log position"),
+    FAIL_REASON.LEADER_CHANGED: (FailureKind.MAYBE_APPENDED, "the leader changed before it committed"),
+    FAIL_REASON.UNKNOWN_OUTCOME: (FailureKind.MAYBE_APPENDED, "Raft lost track of it"),
 }
+_UNKNOWN_FAILURE = (FailureKind.MAYBE_APPENDED, "Raft reported an unknown failure")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,19 +301,19 @@ class Replicator:
             except Exception:
                 logger.exception("role-change hook raised")
 
-    def propose(self, entry: object, on_failure: Callable[[str], None]) -> None:
+    def propose(self, entry: object, on_failure: Callable[[str, str], None]) -> None:
         """Hand ``entry`` to Raft. Success shows up through the apply hook;
-        only failures come back, as a ``FailureKind``, on pysyncobj's thread."""
+        only failures come back, as ``(FailureKind, reason)``, on pysyncobj's thread."""
 
         if self._stopping.is_set():
-            on_failure(FailureKind.NOT_APPENDED)
+            on_failure(FailureKind.NOT_APPENDED, "the member is stopping")
             return
 
         def callback(_result: object, error: int) -> None:
             if error == FAIL_REASON.SUCCESS:
                 return
             try:
-                on_failure(_FAILURE_KIND.get(error, FailureKind.MAYBE_APPENDED))
+                on_failure(*_FAILURES.get(error, _UNKNOWN_FAILURE))
             except Exception:
                 logger.exception("proposal failure handler raised")
 

@@ -35,12 +35,12 @@ from .tree import Applied
 
 logger = logging.getLogger(__name__)
 
-Propose = Callable[[tuple[Any, ...], Callable[[str], None]], None]
+Propose = Callable[[tuple[Any, ...], Callable[[str, str], None]], None]
 Convert = Callable[[Applied], Any]
 
 
 class _Pending:
-    __slots__ = ("request_id", "entry", "future", "convert", "deadline", "cancel_of", "holds_slot")
+    __slots__ = ("request_id", "entry", "future", "convert", "deadline", "cancel_of", "holds_slot", "last_failure")
 
     def __init__(
         self,
@@ -59,6 +59,10 @@ class _Pending:
         self.deadline = deadline
         self.cancel_of = cancel_of
         self.holds_slot = holds_slot
+        self.last_failure = ""
+
+    def failure_note(self) -> str:
+        return f" (last report from Raft: {self.last_failure})" if self.last_failure else ""
 
 
 class RequestTracker:
@@ -117,7 +121,9 @@ class RequestTracker:
         for pending in orphans:
             self._finish(pending, exc=SessionExpiredError("the session was lost before this request was applied"))
 
-    def submit(self, op: tuple[Any, ...], convert: Convert, timeout: float, *, wait_for_slot: bool = True) -> concurrent.futures.Future[Any]:
+    def submit(
+        self, op: tuple[Any, ...], convert: Convert, timeout: float, *, wait_for_slot: bool = True
+    ) -> concurrent.futures.Future[Any]:
         """Propose ``op`` and return a future for its converted result."""
         deadline = self._clock() + timeout
         if not self._slots.acquire(timeout=timeout if wait_for_slot else 0):
@@ -131,7 +137,9 @@ class RequestTracker:
             self._slots.release()
             raise
 
-    def _register(self, op: tuple[Any, ...], convert: Convert, deadline: float, *, cancel_of: int | None, holds_slot: bool) -> concurrent.futures.Future[Any]:
+    def _register(
+        self, op: tuple[Any, ...], convert: Convert, deadline: float, *, cancel_of: int | None, holds_slot: bool
+    ) -> concurrent.futures.Future[Any]:
         future = self._future_factory()
         with self._lock:
             request_id = next(self._request_ids)
@@ -148,7 +156,8 @@ class RequestTracker:
         request_id = pending.request_id
         session_id = pending.entry[1]
 
-        def on_failure(kind: str) -> None:
+        def on_failure(kind: str, reason: str) -> None:
+            pending.last_failure = reason
             if kind == FailureKind.NOT_APPENDED:
                 self._schedule_retry(session_id, request_id, 0.05)
 
@@ -173,7 +182,7 @@ class RequestTracker:
                 cancelled,
                 exc=OperationTimeoutError(
                     "the request did not complete before its deadline and was cancelled "
-                    "through the log: it was not applied and never will be"
+                    f"through the log: it was not applied and never will be{cancelled.failure_note()}"
                 ),
             )
         if pending.cancel_of is None:
@@ -214,7 +223,7 @@ class RequestTracker:
                     original,
                     exc=UnknownOutcomeError(
                         "the request timed out and its cancellation could not be committed either "
-                        "(no quorum?): it may or may not have been applied"
+                        f"(no quorum?): it may or may not have been applied{original.failure_note()}"
                     ),
                 )
             return
@@ -230,7 +239,9 @@ class RequestTracker:
             holds_slot=False,
         )
 
-    def _finish(self, pending: _Pending, *, applied: Applied | None = None, value: Any = None, exc: BaseException | None = None) -> None:
+    def _finish(
+        self, pending: _Pending, *, applied: Applied | None = None, value: Any = None, exc: BaseException | None = None
+    ) -> None:
         if pending.holds_slot:
             self._slots.release()
         future = pending.future

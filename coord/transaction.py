@@ -3,13 +3,12 @@ all-or-nothing ``multi`` entry (one zxid for the whole transaction)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import TYPE_CHECKING, Any
 
 from . import ops
 from .errors import ErrorCode, RolledBackError, RuntimeInconsistency, error_for_code
 from .tree import Applied
-
-import concurrent.futures
 
 if TYPE_CHECKING:
     from .client import Coordinator
@@ -36,9 +35,11 @@ def convert_multi(applied: Applied, raise_first: bool = False, op_list: tuple[An
     if sub_results is None:  # the whole entry was refused (bad arguments, expired session)
         raise error_for_code(code)
     if code == ErrorCode.OK:
-        return [_sub_result(op, result) for op, result in zip(op_list, sub_results, strict=False)] if op_list else [
-            result[1] for result in sub_results
-        ]
+        return (
+            [_sub_result(op, result) for op, result in zip(op_list, sub_results, strict=False)]
+            if op_list
+            else [result[1] for result in sub_results]
+        )
     results: list[Any] = []
     for sub_code, _ in sub_results:
         if sub_code == ErrorCode.OK:

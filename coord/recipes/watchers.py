@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CoordError, NoNodeError, NotReadyError
-from ..types import WatchedEvent
+from ..types import WatchedEvent, ZnodeStat
 
 if TYPE_CHECKING:
     from ..client import Coordinator
@@ -83,6 +83,8 @@ class DataWatch(_Watcher):
         with self._lock:
             if self._stopped:
                 return
+            data: bytes | None
+            stat: ZnodeStat | None
             try:
                 data, stat = self._client.get(self._path, watch=self._on_event)
             except NoNodeError:

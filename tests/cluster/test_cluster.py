@@ -227,3 +227,36 @@ def test_a_member_restarted_from_data_dir_recovers_its_tree(tmp_path) -> None:  
         assert again.get("/while-down")[0] == b"w"
     finally:
         cluster.stop()
+
+
+def test_a_raising_callback_never_reaches_raft_and_nothing_is_applied_twice(cluster: InProcessCluster) -> None:
+    writer, watcher = cluster.members[0], cluster.members[1]
+    calls: list[coord.WatchedEvent] = []
+
+    def explode(event: coord.WatchedEvent) -> None:
+        calls.append(event)
+        raise RuntimeError("user bug")
+
+    writer.create("/boom", b"0")
+    watcher.sync()
+    watcher.get("/boom", watch=explode)
+    future = writer.set_async("/boom", b"1")
+    future.add_done_callback(lambda f: (_ for _ in ()).throw(RuntimeError("done-callback bug")))
+    assert future.result(10).version == 1
+    for i in range(20):
+        writer.set("/boom", str(i).encode())
+    for member in cluster.members:
+        member.sync()
+    wait_until(lambda: len(calls) == 1, timeout=5, what="the raising watch to run")
+    stats = [m.get("/boom")[1] for m in cluster.members]
+    assert {s.version for s in stats} == {21}, "an entry was applied twice or lost"
+    assert len({m.status().zxid for m in cluster.members}) == 1
+
+
+def test_the_installed_pysyncobj_is_the_audited_release(monkeypatch: pytest.MonkeyPatch) -> None:
+    from coord import replication
+
+    replication.check_pysyncobj_version()
+    monkeypatch.setattr(replication, "PYSYNCOBJ_VERSION", "0.3.18")
+    with pytest.raises(coord.ConfigurationError, match="written for pysyncobj 0.3.17, but 0.3.18"):
+        replication.check_pysyncobj_version()

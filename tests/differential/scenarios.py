@@ -862,8 +862,6 @@ def scenario_transactions_fail(client: Any, base: str, waiter: Waiter) -> list:
     run(("create", (n,), {}), ("create", (n,), {}))
     run(("delete", (base + "/p/c",), {}), ("create", (base + "/p/c/d/e",), {}))
     run(("create", (base + "/eph",), {"ephemeral": True}), ("create", (base + "/eph/c",), {}))
-    run(("create", (base + "/bad\x01",), {}))
-    run(("create", (n,), {}), ("create", (base + "/bad\x01",), {}))
     run(
         ("create", (base + "/s-",), {"sequence": True}),
         ("check", (a, 7), {}),
@@ -919,6 +917,23 @@ def scenario_recursive_delete(client: Any, base: str, waiter: Waiter) -> list:
     return t.finish()
 
 
+def scenario_transactions_bad_char(client: Any, base: str, waiter: Waiter) -> list:
+    """A name the server rejects inside a transaction: ZooKeeper fails the
+    whole transaction at commit. (coord refuses the op when it is added:
+    a deviation, asserted by test_coord_transaction_refuses_bad_op_when_added.)"""
+    t = Transcript(client, base)
+    bad = base + "/bad\x01"
+    tx = client.transaction()
+    t.step(tx.create, bad)
+    t.call(tx.commit, _label="commit: create('~/bad\\x01')")
+    tx = client.transaction()
+    t.step(tx.create, base + "/n")
+    t.step(tx.create, bad)
+    t.call(tx.commit, _label="commit: create('~/n'); create('~/bad\\x01')")
+    t.call(client.get_children, base)
+    return t.finish()
+
+
 def scenario_ensure_path_makepath(client: Any, base: str, waiter: Waiter) -> list:
     t = Transcript(client, base)
     t.call(client.ensure_path, base + "/a/b/c")
@@ -969,8 +984,9 @@ def scenario_bad_paths_client_side(client: Any, base: str, waiter: Waiter) -> li
 
 def scenario_paths_kazoo_normalizes(client: Any, base: str, waiter: Waiter) -> list:
     """What kazoo accepts and rewrites: a missing leading slash, trailing
-    slashes, '//' runs. Sequential create keeps a trailing slash (an empty
-    name prefix); a transaction's create does not."""
+    slashes, '//' runs ('~/b//' with sequence=True keeps one trailing slash,
+    except in a transaction). Run on ZooKeeper only: coord refuses every one
+    of these paths (test_coord_refuses_what_kazoo_normalizes)."""
     t = Transcript(client, base)
     rel = base.lstrip("/")
     t.call(client.create, rel + "/a", b"rel")
@@ -983,20 +999,42 @@ def scenario_paths_kazoo_normalizes(client: Any, base: str, waiter: Waiter) -> l
     t.call(client.get_children, base + "/")
     t.call(client.get_children, rel)
     t.call(client.set, base + "//a/", b"x")
-    t.call(client.create, base + "/b/", sequence=True)
     t.call(client.create, base + "/b//", sequence=True)
     t.call(client.create, rel + "/b/", sequence=True)
-    t.call(client.get_children, base + "/b")
+    t.call(client.get_children, base + "/b/")
     tx = client.transaction()
-    t.step(tx.create, base + "/b/", sequence=True)
+    t.step(tx.create, base + "/b//", sequence=True)
     t.step(tx.create, rel + "//txnode/", b"")
-    t.call(tx.commit, _label="commit create('~/b/', sequence=True); create('rel:~//txnode/')")
+    t.call(tx.commit, _label="commit create('~/b//', sequence=True); create('rel:~//txnode/')")
     t.call(client.ensure_path, rel + "/e/f")
     t.call(client.ensure_path, base + "/g/h/")
     t.call(client.ensure_path, base + "/g/h/")
     t.call(client.delete, base + "/a/")
     t.call(client.delete, rel + "/e", recursive=True)
     t.call(client.get_children, base)
+    return t.finish()
+
+
+def scenario_sequential_empty_prefix(client: Any, base: str, waiter: Waiter) -> list:
+    """A sequential create of 'parent/' (a trailing slash): a valid ZooKeeper
+    path with an empty name prefix, so the node is named by the counter alone.
+    kazoo's transaction drops that slash (a deviation, see deviations.py)."""
+    t = Transcript(client, base)
+    b = base + "/b"
+    t.call(client.create, b)
+    t.call(client.create, b + "/", sequence=True)
+    t.call(client.create, b + "/", b"data", sequence=True)
+    t.call(client.create, b + "/", ephemeral=True, sequence=True)
+    t.call(client.create, b + "/", sequence=True, include_data=True)
+    t.call(client.get, b + "/0000000001")
+    t.call(client.get_children, b)
+    t.stat(b)
+    t.call(client.create, base + "/missing/", sequence=True)
+    t.call(client.create, base + "/new/", sequence=True, makepath=True)
+    t.call(client.get_children, base + "/new")
+    tx = client.transaction()
+    t.step(tx.create, b + "/", sequence=True)
+    t.call(tx.commit, _label="commit: create('~/b/', sequence=True)")
     return t.finish()
 
 

@@ -11,7 +11,11 @@ Run:  /tmp/venv/bin/python -m pytest tests/differential -q
 * ``test_coord_matches_zookeeper``: each scenario on coord (via the leader
   and via a follower) against the ZooKeeper reference, exceptions compared
   with the rule in ``scenarios.py`` (coord's exception must be an instance
-  of a class with the kazoo/ZooKeeper name).
+  of a class with the kazoo/ZooKeeper name), after rewriting the reference
+  with coord's deliberate deviations (``deviations.py``; each must be used).
+* ``test_coord_refuses_what_kazoo_normalizes`` and
+  ``test_coord_transaction_refuses_bad_op_when_added``: coord's side of the
+  ZooKeeper-only scenarios, asserted explicitly.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 import pytest
 
-from . import scenarios
+from . import deviations, scenarios
 from .scenarios import SCENARIOS, Err, format_transcript, reconcile_transcripts, run_scenario
 
 pytestmark = pytest.mark.differential
@@ -36,13 +40,14 @@ _UNEXPECTED_ZK_ERRORS = {
 }
 
 
-def _assert_same(expected: list, actual: list, expected_name: str, actual_name: str) -> None:
+def _assert_same(expected: list[str], actual: list[str], expected_name: str, actual_name: str) -> None:
+    """Compare formatted transcripts (``format_transcript``)."""
     if expected == actual:
         return
     diff = "\n".join(
         difflib.unified_diff(
-            format_transcript(expected),
-            format_transcript(actual),
+            expected,
+            actual,
             fromfile=expected_name,
             tofile=actual_name,
             lineterm="",
@@ -71,7 +76,7 @@ def test_zookeeper_transcript_is_stable(
 ) -> None:
     first = run_scenario(name, zk_client, differential_root, "zk1")
     second = run_scenario(name, zk_client, differential_root, "zk2")
-    _assert_same(first, second, "ZooKeeper run 1", "ZooKeeper run 2")
+    _assert_same(format_transcript(first), format_transcript(second), "ZooKeeper run 1", "ZooKeeper run 2")
     problems = []
     for label, value in first:
         for v in _walk(value):
@@ -134,7 +139,9 @@ ZOOKEEPER_FACTS: list[tuple[str, str, tuple]] = [
     # kazoo's client-side path handling
     ("bad_paths_client_side", "get('~/./x')", (Err.named("ValueError"),)),
     ("paths_kazoo_normalizes", "create('rel:~/a', b'rel')", ("~/a",)),
-    ("paths_kazoo_normalizes", "create('~/b/', sequence=True)", ("~/b/0000000000",)),
+    ("sequential_empty_prefix", "create('~/b/', sequence=True)", ("~/b/0000000000",)),
+    ("sequential_empty_prefix", "commit: create('~/b/', sequence=True)", (["~/b0000000002"],)),
+    ("paths_kazoo_normalizes", "create('~/b//', sequence=True)", ("~/b/0000000000",)),
     ("paths_kazoo_normalizes", "ensure_path('~/g/h/')", (NoNode, NoNode)),
     # kazoo calls a callable registered as data AND child watch twice on delete
     ("watch_many", "same callable as data+child watch", (
@@ -193,10 +200,46 @@ def test_reconcile_rule() -> None:
     assert scenarios.reconcile_transcripts(zk, coord_bad) != zk
 
 
-@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_deviations_name_scenarios() -> None:
+    named = set(deviations.SUBSTITUTIONS) | set(deviations.ZOOKEEPER_ONLY)
+    assert named <= set(SCENARIOS), f"deviations for unknown scenarios: {sorted(named - set(SCENARIOS))}"
+    assert not set(deviations.SUBSTITUTIONS) & set(deviations.ZOOKEEPER_ONLY)
+
+
+@pytest.mark.parametrize("name", [n for n in SCENARIOS if n not in deviations.ZOOKEEPER_ONLY])
 def test_coord_matches_zookeeper(
     name: str, coord_client: Any, zk_client: Any, differential_root: str, zk_transcripts: dict[str, list]
 ) -> None:
-    expected = _zk_reference(name, zk_client, differential_root, zk_transcripts)
+    reference = _zk_reference(name, zk_client, differential_root, zk_transcripts)
+    expected, unused = deviations.apply(name, format_transcript(reference))
+    assert not unused, f"stale deviations (no ZooKeeper line matched): {unused}"
     actual = run_scenario(name, coord_client, differential_root, f"coord-{uuid.uuid4().hex[:8]}")
-    _assert_same(expected, reconcile_transcripts(expected, actual), "ZooKeeper", "coord")
+    _assert_same(expected, format_transcript(reconcile_transcripts(reference, actual)), "ZooKeeper (+deviations)", "coord")
+
+
+INVALID_PATH = Err.named("InvalidPathError")
+
+
+def test_coord_refuses_what_kazoo_normalizes(coord_client: Any, differential_root: str) -> None:
+    """Every path kazoo rewrites raises InvalidPathError on coord (a
+    transaction's bad ops when they are added) and nothing is created."""
+    transcript = run_scenario("paths_kazoo_normalizes", coord_client, differential_root, f"coord-{uuid.uuid4().hex[:8]}")
+    *calls, last = transcript
+    assert last == ("get_children('~')", [])
+    commits = [(label, v) for label, v in calls if label.startswith("commit ")]
+    assert [v for _, v in commits] == [[]], "the transaction's ops were all refused when added"
+    not_refused = [f"{label} -> {v!r}" for label, v in calls if v != INVALID_PATH and (label, v) not in commits]
+    assert not not_refused, "expected InvalidPathError:\n" + "\n".join(not_refused)
+    assert sum(label.startswith("tx.") for label, _ in calls) == 2
+
+
+def test_coord_transaction_refuses_bad_op_when_added(coord_client: Any, differential_root: str) -> None:
+    """A bad op raises when added; the transaction without it commits."""
+    transcript = run_scenario("transactions_bad_char", coord_client, differential_root, f"coord-{uuid.uuid4().hex[:8]}")
+    assert format_transcript(transcript) == [
+        "tx.create('~/bad\\x01') -> !InvalidPathError",
+        "commit: create('~/bad\\x01') -> []",
+        "tx.create('~/bad\\x01') -> !InvalidPathError",
+        "commit: create('~/n'); create('~/bad\\x01') -> ['~/n']",
+        "get_children('~') -> ['n']",
+    ]
