@@ -52,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 _OK = 0
 _HOUSEKEEPING_PERIOD_S = 0.05
+_CLOSE_SESSION_WAIT_S = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -257,12 +258,13 @@ class Coordinator:
         requests = self._requests
         if self._can_close_session():
             assert requests is not None
+            # Best effort and brief: if the close cannot commit (the other
+            # members are leaving too), the leader expires the session anyway.
+            wait_s = min(_CLOSE_SESSION_WAIT_S, self.request_timeout)
             try:
-                requests.submit(("close_session",), lambda a: None, min(2.0, self.request_timeout)).result(
-                    timeout=min(2.0, self.request_timeout) + 4.0
-                )
+                requests.submit(("close_session",), lambda a: None, wait_s).result(timeout=wait_s)
             except (CoordError, concurrent.futures.TimeoutError) as exc:
-                logger.warning("could not close session of %s cleanly: %r", self.address, exc)
+                logger.info("session of %s not closed through the log (%r); it will expire", self.address, exc)
         self._stop_event.set()
         if self._housekeeping is not None and self._housekeeping is not threading.current_thread():
             self._housekeeping.join(timeout=5.0)
