@@ -34,6 +34,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import secrets
 import shutil
@@ -44,7 +45,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 if __package__ in (None, ""):  # run as a script from a source checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -56,6 +57,7 @@ from coord.local_cluster import (
     child_env,
     free_ports,
     percentile,
+    start_all,
     wait_until,
 )
 
@@ -123,7 +125,7 @@ class FloorCluster:
         self.start_timeout = start_timeout
         self.members: list[RpcProcess] = []
 
-    def __enter__(self) -> FloorCluster:
+    def __enter__(self) -> Self:
         addresses = [f"{LOOPBACK}:{p}" for p in free_ports(3)]
         for i, address in enumerate(addresses):
             conf = dict(self.conf)
@@ -137,15 +139,7 @@ class FloorCluster:
                     "--start-timeout", str(self.start_timeout), "--conf-json", json.dumps(conf)]
             self.members.append(RpcProcess(argv, name=f"floor-{i}", env=child_env(self.secret),
                                            log_path=self.log_dir / f"floor-{i}.log"))
-        try:
-            for m in self.members:
-                m.spawn()
-            deadline = time.monotonic() + self.start_timeout + 5.0
-            for m in self.members:
-                m.wait_ready(max(0.1, deadline - time.monotonic()))
-        except BaseException:
-            self.__exit__()
-            raise
+        start_all(self.members, self.start_timeout + 5.0, on_failure=self.__exit__)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -240,7 +234,7 @@ def run_coord(cfg: Config, secret: str | None, work: Path, tag: str) -> dict[str
 
 
 def _median(values: Sequence[float]) -> float:
-    vals = [v for v in values if v == v]  # drop NaN
+    vals = [v for v in values if not math.isnan(v)]
     return statistics.median(vals) if vals else float("nan")
 
 
@@ -251,7 +245,7 @@ def combine(runs: list[dict[str, Any]], section: str, key: str, metric: str) -> 
 
 
 def _fmt(v: float, width: int = 7, digits: int = 2) -> str:
-    return f"{'-':>{width}}" if v != v else f"{v:>{width}.{digits}f}"
+    return f"{'-':>{width}}" if math.isnan(v) else f"{v:>{width}.{digits}f}"
 
 
 def print_table(results: dict[str, list[dict[str, Any]]], cfg: Config) -> None:
@@ -274,8 +268,8 @@ def print_table(results: dict[str, list[dict[str, Any]]], cfg: Config) -> None:
         key = f"{kind}/{where}"
         c = {m: combine(coord_runs, "latency", key, m) for m in ("p50", "p90", "p99", "max")}
         fl = {m: combine(floor_runs, "latency", key, m) for m in ("p50", "p90", "p99", "max")}
-        r50 = c["p50"] / fl["p50"] if fl["p50"] == fl["p50"] and fl["p50"] else float("nan")
-        r99 = c["p99"] / fl["p99"] if fl["p99"] == fl["p99"] and fl["p99"] else float("nan")
+        r50 = c["p50"] / fl["p50"] if not math.isnan(fl["p50"]) and fl["p50"] else float("nan")
+        r99 = c["p99"] / fl["p99"] if not math.isnan(fl["p99"]) and fl["p99"] else float("nan")
         print(f"{kind:<7}{where:<9} | {_fmt(c['p50'], 9, 3)}{_fmt(c['p90'], 7)}{_fmt(c['p99'], 7)}"
               f"{_fmt(c['max'], 7)} | {_fmt(fl['p50'], 9, 3)}{_fmt(fl['p90'], 7)}{_fmt(fl['p99'], 7)}"
               f"{_fmt(fl['max'], 7)} | {_fmt(r50, 9, 1)}{_fmt(r99, 6, 1)}")
@@ -289,7 +283,7 @@ def print_table(results: dict[str, list[dict[str, Any]]], cfg: Config) -> None:
             key = f"{kind}/{where}"
             ct = combine(coord_runs, "throughput", key, "ops_per_sec")
             ft = combine(floor_runs, "throughput", key, "ops_per_sec")
-            ratio = ct / ft if ft == ft and ft else float("nan")
+            ratio = ct / ft if not math.isnan(ft) and ft else float("nan")
             notes = []
             for name, runs in (("coord", coord_runs), ("floor", floor_runs)):
                 errs = sum(r["throughput"][key]["errors"] for r in runs if key in r["throughput"])
@@ -394,7 +388,7 @@ def _steal_percent(before: list[int] | None, after: list[int] | None) -> float |
 def _coord_available() -> str | None:
     """None if coord.Coordinator can be imported, else the reason."""
     try:
-        import coord  # noqa: PLC0415
+        import coord
 
         coord.Coordinator  # noqa: B018 - the check itself
     except Exception as exc:  # noqa: BLE001 - reported to the user
@@ -441,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     tag = f"{system}{rep}"
                     try:
                         results[system].append(runners[system](cfg, secret, work, tag))
-                    except Exception as exc:  # noqa: BLE001 - reported, run continues
+                    except Exception as exc:  # reported, run continues
                         logger.debug("run failed", exc_info=True)
                         errors.append(f"{system} repeat {rep}: {type(exc).__name__}: {exc}")
                         progress(f"{system}: FAILED: {type(exc).__name__}: {exc}")

@@ -264,6 +264,10 @@ class Replicator:
             appendEntriesBatchSizeBytes=max(2 * max_entry_bytes, 1 << 16),
             commandsQueueSize=queue_size,
             commandsWaitLeader=False,
+            # pysyncobj snapshots (pickle + gzip of the whole tree) on the Raft
+            # thread; its default of every 5,000 entries spent half of a
+            # write-heavy run compressing. ZooKeeper's snapCount is 100,000.
+            logCompactionMinEntries=100_000,
             journalFile=files["journal"],
             fullDumpFile=files["dump"],
             useFork=False,
@@ -272,6 +276,10 @@ class Replicator:
         )
         others = [p for p in peers if p != address]
         self._tick_s = timing.tick_s
+        # pysyncobj decides commits before it appends queued commands within a
+        # tick; with peers their replies wake the next tick at once, but a lone
+        # member would wait a whole tick_s per write, so it ticks again at once.
+        self._lone_member = not others
         self._stopping = threading.Event()
         # With autoTick off the constructor binds the server synchronously,
         # so a busy port fails here, in the caller's thread.
@@ -286,6 +294,8 @@ class Replicator:
             while not self._stopping.is_set():
                 try:
                     self._sync_obj.doTick(self._tick_s)
+                    if self._lone_member:
+                        self._sync_obj.doTick(0.0)
                 except Exception:
                     logger.exception("pysyncobj tick failed on %s; retrying", self.address)
                     time.sleep(self._tick_s)

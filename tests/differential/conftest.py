@@ -16,7 +16,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parents[1])
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from zk_server import zookeeper_server  # noqa: E402,F401 - session fixture
+from zk_server import zookeeper_server  # noqa: F401 - session fixture
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
@@ -26,8 +26,15 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "differential: same scenario on ZooKeeper and coord")
 
 
-@pytest.fixture(scope="session")
-def zk_client(zookeeper_server):  # type: ignore[no-untyped-def]
+# The kazoo client and the coord cluster are package-scoped, not session-
+# scoped: their background threads call the global ``random`` (kazoo's retry
+# jitter, pysyncobj's election timeouts) and must be gone before the hypothesis
+# tests of tests/unit run, or hypothesis reports "Do not use the random module
+# inside strategies" against strategies that never touch it.
+
+
+@pytest.fixture(scope="package")
+def zk_client(zookeeper_server):  # type: ignore[no-untyped-def]  # noqa: F811 - the fixture imported above
     """A kazoo client connected to the session's ZooKeeper server."""
     from kazoo.client import KazooClient
 
@@ -86,7 +93,7 @@ def _in_parallel(fns: list[Any], timeout: float, what: str) -> None:
         raise RuntimeError(f"{what} failed: {errors!r}") from errors[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def coord_cluster():  # type: ignore[no-untyped-def]
     """Three coord members in this process, on free loopback ports."""
     try:
