@@ -238,6 +238,7 @@ class Replicator:
         timing: RaftTiming | None = None,
         max_entry_bytes: int = 1 << 21,
         queue_size: int = 100_000,
+        snapshot_entries: int = 100_000,
     ) -> None:
         check_pysyncobj_version()
         timing = timing or RaftTiming()
@@ -264,10 +265,7 @@ class Replicator:
             appendEntriesBatchSizeBytes=max(2 * max_entry_bytes, 1 << 16),
             commandsQueueSize=queue_size,
             commandsWaitLeader=False,
-            # pysyncobj snapshots (pickle + gzip of the whole tree) on the Raft
-            # thread; its default of every 5,000 entries spent half of a
-            # write-heavy run compressing. ZooKeeper's snapCount is 100,000.
-            logCompactionMinEntries=100_000,
+            logCompactionMinEntries=snapshot_entries,
             journalFile=files["journal"],
             fullDumpFile=files["dump"],
             useFork=False,

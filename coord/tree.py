@@ -246,6 +246,14 @@ class Tree:
             return None
         return SessionInfo(session.timeout_ms, session.activity, tuple(session.ephemerals))
 
+    def session_liveness(self) -> list[tuple[int, int, int]]:
+        """(session_id, timeout_ms, activity) of every open session, sorted:
+        what the leader's expiry check needs, without copying ephemerals."""
+        return [(sid, self._sessions[sid].timeout_ms, self._sessions[sid].activity) for sid in sorted(self._sessions)]
+
+    def has_session(self, session_id: int) -> bool:
+        return session_id in self._sessions
+
     def request_result(self, session_id: int, request_id: int) -> Result | None:
         """The stored result of a session's request, if still remembered."""
         session = self._sessions.get(session_id)

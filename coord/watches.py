@@ -26,13 +26,20 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
-from .types import EventType, KeeperState, WatchedEvent
+from .types import EventType, KeeperState, WatchedEvent, ZnodeStat
 
 logger = logging.getLogger(__name__)
 
 WatchCallback = Callable[[WatchedEvent], Any]
+
+
+class StatSource(Protocol):
+    """Anything that answers ``stat(path)`` (a tree replica)."""
+
+    def stat(self, path: str) -> ZnodeStat | None: ...
+
 
 _EVENT_TYPE = {
     "created": EventType.CREATED,
@@ -58,9 +65,31 @@ class WatchRegistry:
         """Watch ``path``'s list of children and its deletion (get_children)."""
         _add_once(self._child, path, fn)
 
-    def watched_paths(self) -> tuple[list[str], list[str]]:
-        """Paths with data watches and with child watches (sorted)."""
-        return sorted(self._data), sorted(self._child)
+    def changes_between(self, old: StatSource, new: StatSource) -> list[tuple[str, str]]:
+        """The tree events a watched path went through between two replica
+        states, for when a snapshot install skips the individual entries.
+
+        Data/exists watches compare the node's existence and mzxid, child
+        watches its existence and pzxid, so each watch fires exactly when
+        one of the skipped entries would have fired it.
+        """
+        events: list[tuple[str, str]] = []
+        for path in sorted(self._data):
+            before, after = old.stat(path), new.stat(path)
+            if before is None and after is not None:
+                events.append(("created", path))
+            elif before is not None and after is None:
+                events.append(("deleted", path))
+            elif before is not None and after is not None and before.mzxid != after.mzxid:
+                events.append(("changed", path))
+        for path in sorted(self._child):
+            before, after = old.stat(path), new.stat(path)
+            if before is not None and after is None:
+                if path not in self._data:
+                    events.append(("deleted", path))
+            elif before is not None and after is not None and before.pzxid != after.pzxid:
+                events.append(("child", path))
+        return events
 
     def count(self) -> int:
         return sum(map(len, self._data.values())) + sum(map(len, self._child.values()))

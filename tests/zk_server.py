@@ -99,7 +99,7 @@ class ZooKeeperStartError(RuntimeError):
     """The server process did not come up before its deadline."""
 
 
-_LIVE: "weakref.WeakSet[ZooKeeperServer]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[ZooKeeperServer] = weakref.WeakSet()
 
 
 @atexit.register
@@ -128,7 +128,7 @@ class ZooKeeperServer:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def start(self) -> "ZooKeeperServer":
+    def start(self) -> ZooKeeperServer:
         reason = zookeeper_unavailable_reason()
         if reason is not None:
             raise ZooKeeperStartError(reason)
@@ -277,7 +277,7 @@ class ZooKeeperServer:
                 self.tmpdir = None
             _LIVE.discard(self)
 
-    def __enter__(self) -> "ZooKeeperServer":
+    def __enter__(self) -> ZooKeeperServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

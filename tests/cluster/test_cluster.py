@@ -4,12 +4,13 @@ loopback TCP) in this process, exercising the client API end to end."""
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import threading
 
 import pytest
+from helpers import InProcessCluster, wait_until
 
 import coord
-from helpers import InProcessCluster, wait_until
 
 pytestmark = pytest.mark.cluster
 
@@ -181,6 +182,13 @@ def test_async_writes_and_bounded_in_flight() -> None:
         assert not not_done
         assert sorted(f.result() for f in done) == sorted(f"/async-{i}" for i in range(200))
         assert member.status().requests_in_flight == 0
+        assert member.get_async("/async-7").result(0)[0] == b"x"
+        assert member.exists_async("/async-7").result(0).version == 0
+        assert "async-7" in member.get_children_async("/").result(0)
+        with pytest.raises(coord.NoNodeError):
+            member.get_async("/missing").result(0)
+        assert member.delete_async("/async-7").result(10) is True
+        assert member.sync_async().result(10) == "/"
     finally:
         cluster.stop()
 
@@ -260,3 +268,24 @@ def test_the_installed_pysyncobj_is_the_audited_release(monkeypatch: pytest.Monk
     monkeypatch.setattr(replication, "PYSYNCOBJ_VERSION", "0.3.18")
     with pytest.raises(coord.ConfigurationError, match="written for pysyncobj 0.3.17, but 0.3.18"):
         replication.check_pysyncobj_version()
+
+
+def test_a_member_behind_a_compacted_log_catches_up_from_a_snapshot(caplog: pytest.LogCaptureFixture) -> None:
+    cluster = InProcessCluster(3, snapshot_entries=20).start()
+    try:
+        lagging_address = cluster.members[2].address
+        cluster.members[2].stop()
+        writer = cluster.members[0]
+        for i in range(120):  # several compactions while the member is away
+            writer.create(f"/snap-{i:03d}", str(i).encode())
+        rejoined = coord.Coordinator(lagging_address, peers=cluster.addresses, session_timeout=2.0, snapshot_entries=20)
+        cluster.members[2] = rejoined
+        with caplog.at_level(logging.INFO, logger="coord.client"):
+            rejoined.start(timeout=20)
+        assert f"member {lagging_address} installed a snapshot" in caplog.text
+        rejoined.sync()
+        assert rejoined.get_children("/") == [f"snap-{i:03d}" for i in range(120)]
+        assert rejoined.get("/snap-119") == writer.get("/snap-119")
+        assert rejoined.status().zxid == writer.status().zxid
+    finally:
+        cluster.stop()

@@ -75,7 +75,7 @@ class Err:
         self.names = frozenset(c.__name__ for c in type(exc).__mro__)
 
     @classmethod
-    def named(cls, name: str) -> "Err":
+    def named(cls, name: str) -> Err:
         """An expected entry, by class name."""
         err = cls.__new__(cls)
         err.name = name
@@ -342,7 +342,7 @@ def format_transcript(transcript: list[tuple[str, Any]]) -> list[str]:
 class _Callback:
     """A watch callback (or recipe function) that records into a Waiter."""
 
-    def __init__(self, waiter: "Waiter", label: str, *, sort_lists: bool = False, result: Any = None) -> None:
+    def __init__(self, waiter: Waiter, label: str, *, sort_lists: bool = False, result: Any = None) -> None:
         self.waiter = waiter
         self.label = label
         self.sort_lists = sort_lists

@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import wait_until
 
 from coord.errors import CoordError
 from coord.local_cluster import LocalCluster, MemberProcess, RpcError
-from helpers import wait_until
 
 pytestmark = pytest.mark.multiprocess
 
