@@ -3,6 +3,7 @@ in-process clusters of real members."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -90,8 +91,9 @@ class InProcessCluster:
     def leader(self, timeout: float = 10.0) -> coord.Coordinator:
         def find() -> coord.Coordinator | None:
             for member in self.members:
-                if member._started and member.status().role == "leader":
-                    return member
+                with contextlib.suppress(coord.NotReadyError):  # stopped members are skipped
+                    if member.status().role == "leader":
+                        return member
             return None
 
         return wait_until(find, timeout, what="a leader")  # type: ignore[no-any-return]

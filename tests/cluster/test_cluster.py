@@ -280,7 +280,7 @@ def test_a_member_behind_a_compacted_log_catches_up_from_a_snapshot(caplog: pyte
             writer.create(f"/snap-{i:03d}", str(i).encode())
         rejoined = coord.Coordinator(lagging_address, peers=cluster.addresses, session_timeout=2.0, snapshot_entries=20)
         cluster.members[2] = rejoined
-        with caplog.at_level(logging.INFO, logger="coord.client"):
+        with caplog.at_level(logging.INFO, logger="coord.member"):
             rejoined.start(timeout=20)
         assert f"member {lagging_address} installed a snapshot" in caplog.text
         rejoined.sync()

@@ -1,0 +1,545 @@
+"""The member: one embedded Raft replica of the znode tree and the
+machinery around it, under the kazoo-compatible ``Coordinator`` facade.
+
+A member wires the layers together: the pure ``Tree`` (guarded by one lock),
+the replication adapter, the request tracker (at-most-once writes with
+deadlines), the watch registry and its callback dispatcher, and the session
+clocks. It owns three kinds of thread:
+
+* pysyncobj's Raft thread calls ``_apply_entry`` for every committed entry:
+  apply to the tree, queue triggered watches, settle this member's pending
+  requests, all under the lock and before the new state is readable;
+* ``coord-callbacks`` runs watch, listener and future callbacks;
+* ``coord-housekeeping`` retries and times out requests, sends keepalives,
+  follows this member's session and, on the leader, proposes expiries.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import dataclasses
+import functools
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import ops, paths
+from .errors import (
+    CoordError,
+    NotReadyError,
+    PoisonedError,
+    UnknownOutcomeError,
+    error_for_code,
+)
+from .replication import ROLE_LEADER, RaftTiming, ReplicaStatus, Replicator
+from .requests import RequestTracker
+from .security import check_network_exposure, load_secret, split_address
+from .sessions import ExpiryTracker, LivenessMonitor
+from .tree import Applied, Tree
+from .types import SessionState, ZnodeStat
+from .watches import Dispatcher, WatchCallback, WatchRegistry
+
+logger = logging.getLogger(__name__)
+
+_OK = 0
+_HOUSEKEEPING_PERIOD_S = 0.05
+_CLOSE_SESSION_WAIT_S = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class MemberStatus:
+    """What ``Coordinator.status()`` reports about this member."""
+
+    address: str
+    role: str
+    leader: str | None
+    term: int
+    zxid: int
+    session_id: int
+    session_state: str
+    commit_index: int
+    last_applied: int
+    has_quorum: bool
+    peers_connected: dict[str, bool]
+    znode_count: int
+    requests_in_flight: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class CoordFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+    """A Future whose done-callbacks run on the member's callback thread,
+    never on the replication thread that resolves it."""
+
+    _dispatcher: Dispatcher | None = None
+
+    def add_done_callback(self, fn: Callable[[concurrent.futures.Future[Any]], object]) -> None:
+        dispatcher = self._dispatcher
+        if dispatcher is None or self.done():
+            super().add_done_callback(fn)
+        else:
+            super().add_done_callback(lambda future: dispatcher.submit(fn, future))
+
+
+def raise_for_result(applied: Applied, path: str) -> None:
+    """Raise the kazoo-named error of a failed op's result (no-op on success)."""
+    code = applied.result[0]
+    if code != _OK:
+        raise error_for_code(code, path)
+
+
+class Member:
+    """One replica and its session; see ``Coordinator`` for the parameters."""
+
+    def __init__(
+        self,
+        address: str,
+        peers: Sequence[str] = (),
+        *,
+        data_dir: str | None = None,
+        secret: str | bytes | None = None,
+        secret_file: str | None = None,
+        session_timeout: float = 10.0,
+        request_timeout: float = 10.0,
+        max_data_bytes: int = ops.DEFAULT_MAX_DATA_BYTES,
+        max_in_flight: int = 1000,
+        raft_timing: RaftTiming | None = None,
+        snapshot_entries: int = 100_000,
+    ) -> None:
+        split_address(address)
+        peer_list = [p for p in peers if p != address]
+        for peer in peer_list:
+            split_address(peer)
+        if not session_timeout > 0 or not request_timeout > 0:
+            raise ValueError("session_timeout and request_timeout must be positive")
+        if type(max_data_bytes) is not int or not 0 < max_data_bytes <= ops.HARD_MAX_DATA_BYTES:
+            raise ValueError(f"max_data_bytes must be an int in 1..{ops.HARD_MAX_DATA_BYTES}, got {max_data_bytes!r}")
+        self._secret = load_secret(secret, secret_file)
+        check_network_exposure(address, peer_list, self._secret)
+        self.address = address
+        self.peers = tuple(peer_list)
+        self.data_dir = data_dir
+        self.session_timeout = float(session_timeout)
+        self.request_timeout = float(request_timeout)
+        self.max_data_bytes = max_data_bytes
+        self._max_in_flight = max_in_flight
+        self._raft_timing = raft_timing or RaftTiming()
+        if type(snapshot_entries) is not int or snapshot_entries < 10:
+            raise ValueError(f"snapshot_entries must be an int >= 10, got {snapshot_entries!r}")
+        self._snapshot_entries = snapshot_entries
+
+        self._lock = threading.Lock()  # guards the tree, watches and session bookkeeping
+        self._tree = Tree(max_data_bytes=ops.HARD_MAX_DATA_BYTES)
+        self._watches = WatchRegistry()
+        self._listeners: list[Callable[[str], Any]] = []
+        self._expiry = ExpiryTracker()
+        self._liveness = LivenessMonitor(self.session_timeout)
+        self._became_leader = False
+        self._session_lost = False
+        self._opening_session = False
+        self._poisoned = False
+        self._started = False
+        self._stopping = False
+        self._dispatcher: Dispatcher | None = None
+        self._replicator: Replicator | None = None
+        self._requests: RequestTracker | None = None
+        self._housekeeping: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._last_keepalive = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Join the cluster and open this member's session.
+
+        Returns once a leader exists, this replica has caught up with the
+        commit index it learned, and the session is open.
+
+        :raises NotReadyError: no leader/quorum within ``timeout``.
+        """
+        if self._started:
+            return
+        deadline = time.monotonic() + timeout
+        self._check_port_free()
+        self._stop_event.clear()
+        self._stopping = False
+        self._dispatcher = Dispatcher(name=f"coord-callbacks-{self.address}")
+        future_factory = self.new_future
+        self._replicator = Replicator(
+            self.address,
+            self.peers,
+            apply_hook=self._apply_entry,
+            snapshot_hook=self._snapshot,
+            restore_hook=self._restore,
+            on_role_change=self._role_changed,
+            data_dir=self.data_dir,
+            secret=self._secret,
+            timing=self._raft_timing,
+            max_entry_bytes=ops.HARD_MAX_DATA_BYTES + ops.MAX_ENTRY_OVERHEAD_BYTES,
+            snapshot_entries=self._snapshot_entries,
+        )
+        self._requests = RequestTracker(
+            self._replicator.propose,
+            future_factory,
+            max_in_flight=self._max_in_flight,
+            cancel_grace_s=min(3.0, self.session_timeout),
+        )
+        self._started = True
+        try:
+            self._wait_until_ready(deadline)
+            opened = self._begin_session()
+            self._housekeeping = threading.Thread(
+                target=self._housekeeping_loop, name=f"coord-housekeeping-{self.address}", daemon=True
+            )
+            self._housekeeping.start()
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                opened.result(timeout=remaining + self.request_timeout)
+            except concurrent.futures.TimeoutError:
+                raise NotReadyError(f"member {self.address} could not open its session in time") from None
+            except CoordError as exc:
+                raise NotReadyError(f"member {self.address} could not open its session: {exc!r}") from exc
+            self._session_opened(opened)
+        except BaseException:
+            self.stop()
+            raise
+        logger.info("member %s started (session 0x%x)", self.address, self.session_id)
+
+    def stop(self) -> None:
+        """Close this member's session (its ephemerals go at once) and leave.
+
+        The member stays a voter of the cluster configuration: stopping it
+        is like a crash to the others, minus the session timeout.
+        """
+        if not self._started or self._stopping:
+            return
+        self._stopping = True
+        requests = self._requests
+        if self._can_close_session():
+            assert requests is not None
+            # Best effort and brief: if the close cannot commit (the other
+            # members are leaving too), the leader expires the session anyway.
+            wait_s = min(_CLOSE_SESSION_WAIT_S, self.request_timeout)
+            try:
+                requests.submit(("close_session",), lambda a: None, wait_s).result(timeout=wait_s)
+            except (CoordError, concurrent.futures.TimeoutError) as exc:
+                logger.info("session of %s not closed through the log (%r); it will expire", self.address, exc)
+        self._stop_event.set()
+        if self._housekeeping is not None and self._housekeeping is not threading.current_thread():
+            self._housekeeping.join(timeout=5.0)
+        if self._replicator is not None:
+            self._replicator.destroy()
+        if requests is not None:
+            requests.fail_all(NotReadyError(f"member {self.address} stopped"))
+        if self._dispatcher is not None:
+            self._dispatcher.stop()
+        self._started = False
+        logger.info("member %s stopped", self.address)
+
+    def _can_close_session(self) -> bool:
+        requests, replicator = self._requests, self._replicator
+        if requests is None or replicator is None or not requests.session_id:
+            return False
+        if self._poisoned or self._session_lost:
+            return False
+        status = replicator.status()
+        # Without a quorum the close cannot commit; the leader will expire
+        # the session after its timeout instead.
+        return status.leader is not None and status.has_quorum
+
+    def _check_port_free(self) -> None:
+        host, port = split_address(self.address)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise NotReadyError(f"cannot bind member address {self.address}: {exc.strerror}") from None
+
+    def _wait_until_ready(self, deadline: float) -> None:
+        assert self._replicator is not None
+        while time.monotonic() < deadline:
+            status = self._replicator.status()
+            if status.leader is not None and status.ready:
+                return
+            time.sleep(0.02)
+        raise NotReadyError(
+            f"member {self.address} found no leader within the start timeout "
+            f"(peers: {', '.join(self.peers) or 'none'}); is a majority of the members running?"
+        )
+
+    def _begin_session(self) -> concurrent.futures.Future[Any]:
+        """Open a fresh session through the log (never blocks)."""
+        assert self._requests is not None
+        session_id = secrets.randbits(63) or 1
+        with self._lock:
+            self._session_lost = False
+            self._opening_session = True
+        self._requests.begin_session(session_id)
+        timeout_ms = int(self.session_timeout * 1000)
+        future = self._requests.submit(
+            ("open_session", timeout_ms), functools.partial(raise_for_result, path="/"), self.request_timeout
+        )
+        future.add_done_callback(self._session_opened)
+        return future
+
+    def _session_opened(self, future: concurrent.futures.Future[Any]) -> None:
+        """Done-callback of the open_session request (idempotent)."""
+        with self._lock:
+            if not self._opening_session:
+                return
+            self._opening_session = False
+            error = future.exception()
+            if error is not None:
+                logger.warning("member %s could not open a session: %r; retrying", self.address, error)
+                self._session_lost = True
+                return
+            state = self._liveness.connected()
+            self._last_keepalive = time.monotonic()
+        logger.info("member %s has session 0x%x", self.address, self.session_id)
+        self._notify(state)
+
+    # ------------------------------------------------------------------ replication hooks (tick thread)
+
+    def _apply_entry(self, entry: object) -> None:
+        with self._lock:
+            if self._poisoned:
+                return
+            try:
+                applied = self._tree.apply(entry)
+            except Exception:
+                self._poisoned = True
+                logger.critical("the tree raised while applying an entry; this replica stops serving", exc_info=True)
+                return
+            if applied.events and self._dispatcher is not None:
+                self._dispatcher.submit_all(self._watches.trigger(applied.events))
+            requests = self._requests
+            if requests is None or not isinstance(entry, tuple) or len(entry) < 6:
+                return
+            session_id = entry[1]
+            if session_id and session_id == requests.session_id:
+                state = self._liveness.committed()
+                requests.on_applied(entry[2], applied)
+                self._notify(state)
+            op = entry[5]
+            if isinstance(op, tuple) and op and op[0] in ("expire_session", "close_session"):
+                self._check_session_gone()
+
+    def _check_session_gone(self) -> None:
+        requests = self._requests
+        if requests is None or self._session_lost or self._stopping:
+            return
+        if requests.session_id and not self._tree.has_session(requests.session_id):
+            self._session_lost = True
+            logger.warning("member %s lost its session 0x%x", self.address, requests.session_id)
+            self._notify(self._liveness.lost())
+
+    def _snapshot(self) -> bytes:
+        with self._lock:
+            return self._tree.snapshot()
+
+    def _restore(self, data: bytes) -> None:
+        tree = Tree.restore(data, max_data_bytes=ops.HARD_MAX_DATA_BYTES)
+        with self._lock:
+            old, self._tree = self._tree, tree
+            events = self._watches.changes_between(old, tree)
+            if events and self._dispatcher is not None:
+                self._dispatcher.submit_all(self._watches.trigger(events))
+            self._expiry.restart_all(self._session_activities())
+            requests = self._requests
+            if requests is not None and requests.session_id:
+                for request_id in requests.pending_ids():
+                    result = tree.request_result(requests.session_id, request_id)
+                    if result is not None:
+                        requests.on_applied(request_id, Applied(tree.zxid, result, (), True))
+                self._check_session_gone()
+        logger.info("member %s installed a snapshot at zxid %d", self.address, tree.zxid)
+
+    def _role_changed(self, role: str) -> None:
+        if role == ROLE_LEADER:
+            with self._lock:
+                self._became_leader = True
+
+    # ------------------------------------------------------------------ housekeeping thread
+
+    def _housekeeping_loop(self) -> None:
+        while not self._stop_event.wait(_HOUSEKEEPING_PERIOD_S):
+            try:
+                self._housekeeping_step()
+            except Exception:
+                logger.exception("housekeeping step failed on %s", self.address)
+
+    def _housekeeping_step(self) -> None:
+        assert self._requests is not None and self._replicator is not None
+        self._requests.tick()
+        with self._lock:
+            state = self._liveness.check()
+            reopen = self._session_lost and not self._opening_session and not self._stopping
+            idle = self._opening_session or self._session_lost
+        self._notify(state)
+        if reopen:
+            self._begin_session()
+        now = time.monotonic()
+        if not idle and now - self._last_keepalive >= self.session_timeout / 3.0:
+            self._last_keepalive = now
+            # When every slot is busy with writes, those keep the session alive themselves.
+            with contextlib.suppress(CoordError):
+                self._requests.submit(("keepalive",), lambda a: None, self.session_timeout / 3.0, wait_for_slot=False)
+        self._propose_expiries()
+
+    def _session_activities(self) -> list[tuple[int, int]]:
+        return [(sid, activity) for sid, _timeout_ms, activity in self._tree.session_liveness()]
+
+    def _propose_expiries(self) -> None:
+        assert self._replicator is not None
+        if not self._replicator.is_leader():
+            with self._lock:
+                self._became_leader = False
+            return
+        with self._lock:
+            if self._became_leader:
+                self._became_leader = False
+                self._expiry.restart_all(self._session_activities())
+                return
+            due = self._expiry.due(self._tree.session_liveness())
+        for session_id, activity in due:
+            logger.info("leader %s expires session 0x%x (silent for its timeout)", self.address, session_id)
+            entry = ops.make_entry(0, 0, 0, time.time_ns() // 1_000_000, ("expire_session", session_id, activity))
+            self._replicator.propose(entry, lambda kind, reason: None)
+
+    # ------------------------------------------------------------------ helpers
+
+    def new_future(self) -> CoordFuture:
+        future = CoordFuture()
+        future._dispatcher = self._dispatcher
+        return future
+
+    def _notify(self, state: str | None) -> None:
+        if state is None or self._dispatcher is None:
+            return
+        for listener in list(self._listeners):
+            self._dispatcher.submit(listener, state)
+
+    def check_usable(self) -> None:
+        if not self._started:
+            raise NotReadyError(f"member {self.address} is not started")
+        if self._poisoned:
+            raise PoisonedError(f"member {self.address} stopped serving after an internal apply error")
+
+    def submit(self, op: tuple[Any, ...], convert: Callable[[Applied], Any], timeout: float | None) -> CoordFuture:
+        self.check_usable()
+        ops.check_size(op, self.max_data_bytes)
+        assert self._requests is not None
+        future = self._requests.submit(op, convert, self.request_timeout if timeout is None else timeout)
+        return future  # type: ignore[return-value]
+
+    def wait(self, future: concurrent.futures.Future[Any], timeout: float | None) -> Any:
+        # The tracker always settles a request (result, cancel or unknown);
+        # this outer bound only guards against a dead housekeeping thread.
+        limit = (self.request_timeout if timeout is None else timeout) + 10.0
+        try:
+            return future.result(timeout=limit)
+        except concurrent.futures.TimeoutError:
+            raise UnknownOutcomeError("no outcome was reported for the request") from None
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def session_id(self) -> int:
+        """This member's current session id (0 before start)."""
+        return self._requests.session_id if self._requests is not None else 0
+
+    @property
+    def state(self) -> str:
+        """``SessionState`` of this member's session."""
+        return self._liveness.state
+
+    @property
+    def connected(self) -> bool:
+        return self._started and self._liveness.state == SessionState.CONNECTED
+
+    def add_listener(self, listener: Callable[[str], Any]) -> None:
+        """Call ``listener(state)`` on CONNECTED / SUSPENDED / LOST changes
+        (on the callback thread)."""
+        if not callable(listener):
+            raise TypeError("listener must be callable")
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[str], Any]) -> None:
+        self._listeners.remove(listener)
+
+    def status(self) -> MemberStatus:
+        """This member's role, leader, term, applied zxid and session."""
+        self.check_usable()
+        assert self._replicator is not None and self._requests is not None
+        raft: ReplicaStatus = self._replicator.status()
+        with self._lock:
+            zxid, count = self._tree.zxid, self._tree.node_count()
+        return MemberStatus(
+            address=self.address,
+            role=raft.role,
+            leader=raft.leader,
+            term=raft.term,
+            zxid=zxid,
+            session_id=self.session_id,
+            session_state=self._liveness.state,
+            commit_index=raft.commit_index,
+            last_applied=raft.last_applied,
+            has_quorum=raft.has_quorum,
+            peers_connected=raft.peers_connected,
+            znode_count=count,
+            requests_in_flight=self._requests.in_flight(),
+        )
+
+    # ------------------------------------------------------------------ local reads (under the lock)
+
+    def read_stat(self, path: str, watch: WatchCallback | None) -> ZnodeStat | None:
+        """The node's Stat or None, arming a data/exists watch if given."""
+        self.check_usable()
+        with self._lock:
+            stat = self._tree.stat(path)
+            if watch is not None:
+                self._watches.add_data_watch(path, watch)
+        return stat
+
+    def read_data(self, path: str, watch: WatchCallback | None) -> tuple[bytes, ZnodeStat] | None:
+        """The node's value and Stat or None; a watch is armed only on an existing node."""
+        self.check_usable()
+        with self._lock:
+            found = self._tree.get(path)
+            if found is not None and watch is not None:
+                self._watches.add_data_watch(path, watch)
+        return found
+
+    def read_children(self, path: str, watch: WatchCallback | None) -> tuple[list[str], ZnodeStat] | None:
+        """The node's sorted child names and Stat or None; a child watch is
+        armed only on an existing node."""
+        self.check_usable()
+        with self._lock:
+            children = self._tree.children(path)
+            if children is None:
+                return None
+            stat = self._tree.stat(path)
+            if watch is not None:
+                self._watches.add_child_watch(path, watch)
+        assert stat is not None
+        return children, stat
+
+    def subtree(self, path: str) -> list[str]:
+        """``path`` and every node below it, parents before children ([] if missing)."""
+        self.check_usable()
+        with self._lock:
+            order: list[str] = []
+            stack = [path] if self._tree.stat(path) is not None else []
+            while stack:
+                node = stack.pop()
+                order.append(node)
+                stack.extend(paths.join(node, name) for name in self._tree.children(node) or [])
+        return order
