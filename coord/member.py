@@ -169,6 +169,13 @@ class Member:
         self._check_port_free()
         self._stop_event.clear()
         self._stopping = False
+        with self._lock:
+            # Raft replays the journal (or a peer sends everything) into the
+            # replica, so a restarted member begins from an empty tree.
+            self._tree = Tree(max_data_bytes=ops.HARD_MAX_DATA_BYTES)
+            self._poisoned = False
+            self._session_lost = False
+            self._became_leader = False
         self._dispatcher = Dispatcher(name=f"coord-callbacks-{self.address}")
         future_factory = self.new_future
         self._replicator = Replicator(
@@ -237,6 +244,8 @@ class Member:
             self._replicator.destroy()
         if requests is not None:
             requests.fail_all(NotReadyError(f"member {self.address} stopped"))
+        with self._lock:
+            self._watches.clear()  # like a closed kazoo client's
         if self._dispatcher is not None:
             self._dispatcher.stop()
         self._started = False

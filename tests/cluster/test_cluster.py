@@ -289,3 +289,20 @@ def test_a_member_behind_a_compacted_log_catches_up_from_a_snapshot(caplog: pyte
         assert rejoined.status().zxid == writer.status().zxid
     finally:
         cluster.stop()
+
+
+def test_the_same_member_object_can_stop_and_start_again(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cluster = InProcessCluster(3, data_root=str(tmp_path)).start()
+    try:
+        member = cluster.members[1]
+        member.create("/before", b"1")
+        member.stop()
+        cluster.members[0].create("/during", b"2")
+        member.start(timeout=20)
+        member.sync()
+        assert member.get("/before")[0] == b"1" and member.get("/during")[0] == b"2"
+        zxids = {m.status().zxid for m in cluster.members}
+        assert len(zxids) == 1, "a restarted member must not re-apply its journal onto its old tree"
+        assert member.create("/after", b"3") == "/after"
+    finally:
+        cluster.stop()
