@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import ops, paths
-from .errors import ConnectionLoss, CoordError, NodeExistsError, NoNodeError, NotEmptyError
+from .errors import ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError
 from .member import CoordFuture, Member, MemberStatus, raise_for_result
 from .replication import RaftTiming
 from .transaction import Transaction, convert_multi
@@ -166,7 +166,7 @@ class Coordinator:
         change or deletion."""
         path = paths.validate_path(path)
         _check_watch(watch)
-        return self._member.read_stat(path, watch)
+        return self._member.read_stat(path, watch)[0]
 
     def get(self, path: str, watch: WatchCallback | None = None) -> tuple[bytes, ZnodeStat]:
         """The node's value and Stat. ``watch`` fires on its next change or deletion.
@@ -175,7 +175,7 @@ class Coordinator:
         """
         path = paths.validate_path(path)
         _check_watch(watch)
-        found = self._member.read_data(path, watch)
+        found = self._member.read_data(path, watch)[0]
         if found is None:
             raise NoNodeError(path)
         return found
@@ -190,31 +190,35 @@ class Coordinator:
         path = paths.validate_path(path)
         _check_watch(watch)
         _check_flags(include_data=include_data)
-        found = self._member.read_children(path, watch)
+        found = self._member.read_children(path, watch)[0]
         if found is None:
             raise NoNodeError(path)
         return found if include_data else found[0]
 
-    def _settled(self, read: Callable[..., Any], *args: Any, **kwargs: Any) -> CoordFuture:
-        """A read's outcome as an already-settled Future (reads are local)."""
+    def _settled(self, value: Any, zxid: int, missing: str | None = None) -> CoordFuture:
+        """A local read's outcome as an already-settled Future carrying the
+        replica's zxid; ``missing`` names the path when the node is absent."""
         future = self._member.new_future()
-        try:
-            future.set_result(read(*args, **kwargs))
-        except CoordError as exc:
-            future.set_exception(exc)
+        future.zxid = zxid
+        if missing is not None:
+            future.set_exception(NoNodeError(missing))
+        else:
+            future.set_result(value)
         return future
 
     def exists_async(self, path: str, watch: WatchCallback | None = None) -> CoordFuture:
         """``exists`` as a settled Future (argument errors still raise at once)."""
         path = paths.validate_path(path)
         _check_watch(watch)
-        return self._settled(self.exists, path, watch)
+        stat, zxid = self._member.read_stat(path, watch)
+        return self._settled(stat, zxid)
 
     def get_async(self, path: str, watch: WatchCallback | None = None) -> CoordFuture:
         """``get`` as a settled Future (NoNodeError is set on it)."""
         path = paths.validate_path(path)
         _check_watch(watch)
-        return self._settled(self.get, path, watch)
+        found, zxid = self._member.read_data(path, watch)
+        return self._settled(found, zxid, missing=path if found is None else None)
 
     def get_children_async(
         self, path: str, watch: WatchCallback | None = None, include_data: bool = False
@@ -223,7 +227,10 @@ class Coordinator:
         path = paths.validate_path(path)
         _check_watch(watch)
         _check_flags(include_data=include_data)
-        return self._settled(self.get_children, path, watch, include_data)
+        found, zxid = self._member.read_children(path, watch)
+        if found is None:
+            return self._settled(None, zxid, missing=path)
+        return self._settled(found if include_data else found[0], zxid)
 
     # ------------------------------------------------------------------ writes (through the log)
 

@@ -78,6 +78,9 @@ class CoordFuture(concurrent.futures.Future):  # type: ignore[type-arg]
     never on the replication thread that resolves it."""
 
     _dispatcher: Dispatcher | None = None
+    #: The zxid of the replica state the result reflects (ZooKeeper's reply
+    #: header zxid): the entry's zxid for a write, the replica's for a read.
+    zxid: int | None = None
 
     def add_done_callback(self, fn: Callable[[concurrent.futures.Future[Any]], object]) -> None:
         dispatcher = self._dispatcher
@@ -509,37 +512,41 @@ class Member:
 
     # ------------------------------------------------------------------ local reads (under the lock)
 
-    def read_stat(self, path: str, watch: WatchCallback | None) -> ZnodeStat | None:
+    # Each read returns (result, zxid of the replica it was read from).
+
+    def read_stat(self, path: str, watch: WatchCallback | None) -> tuple[ZnodeStat | None, int]:
         """The node's Stat or None, arming a data/exists watch if given."""
         self.check_usable()
         with self._lock:
             stat = self._tree.stat(path)
             if watch is not None:
                 self._watches.add_data_watch(path, watch)
-        return stat
+            return stat, self._tree.zxid
 
-    def read_data(self, path: str, watch: WatchCallback | None) -> tuple[bytes, ZnodeStat] | None:
+    def read_data(self, path: str, watch: WatchCallback | None) -> tuple[tuple[bytes, ZnodeStat] | None, int]:
         """The node's value and Stat or None; a watch is armed only on an existing node."""
         self.check_usable()
         with self._lock:
             found = self._tree.get(path)
             if found is not None and watch is not None:
                 self._watches.add_data_watch(path, watch)
-        return found
+            return found, self._tree.zxid
 
-    def read_children(self, path: str, watch: WatchCallback | None) -> tuple[list[str], ZnodeStat] | None:
+    def read_children(
+        self, path: str, watch: WatchCallback | None
+    ) -> tuple[tuple[list[str], ZnodeStat] | None, int]:
         """The node's sorted child names and Stat or None; a child watch is
         armed only on an existing node."""
         self.check_usable()
         with self._lock:
             children = self._tree.children(path)
             if children is None:
-                return None
+                return None, self._tree.zxid
             stat = self._tree.stat(path)
             if watch is not None:
                 self._watches.add_child_watch(path, watch)
-        assert stat is not None
-        return children, stat
+            assert stat is not None
+            return (children, stat), self._tree.zxid
 
     def subtree(self, path: str) -> list[str]:
         """``path`` and every node below it, parents before children ([] if missing)."""

@@ -247,6 +247,8 @@ class RequestTracker:
         future = pending.future
         if future.done():
             return
+        if applied is not None and hasattr(future, "zxid"):
+            future.zxid = applied.zxid
         if exc is None and applied is not None:
             try:
                 value = pending.convert(applied)

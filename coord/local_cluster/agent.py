@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import json
 import logging
 import os
 import signal
@@ -215,7 +216,21 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--stop-timeout", type=float, default=10.0)
     p.add_argument("--log-file", default=None, help="log here instead of stderr")
     p.add_argument("--log-level", default="INFO")
+    p.add_argument("--options-json", default="{}",
+                   help="further Coordinator keyword arguments as a JSON object (e.g. snapshot_entries); "
+                        "raft_timing may be given as an object of RaftTiming fields")
     return p.parse_args(argv)
+
+
+def _coordinator_options(text: str) -> dict[str, Any]:
+    from coord import RaftTiming
+
+    options = json.loads(text)
+    if not isinstance(options, dict):
+        raise SystemExit("--options-json must be a JSON object")
+    if isinstance(options.get("raft_timing"), dict):
+        options["raft_timing"] = RaftTiming(**options["raft_timing"])
+    return options
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -234,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kwargs: dict[str, Any] = {"peers": peers, "data_dir": args.data_dir, "secret": secret}
     if args.session_timeout is not None:
         kwargs["session_timeout"] = args.session_timeout
+    kwargs.update(_coordinator_options(args.options_json))
 
     server: RpcServer | None = None
     member: Coordinator | None = None

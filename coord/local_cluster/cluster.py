@@ -4,13 +4,14 @@ and :class:`LocalCluster` (``n`` members as a context manager)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self, cast
 
@@ -42,6 +43,7 @@ class MemberProcess(RpcProcess):
         start_timeout: float = 20.0,
         log_level: str = "INFO",
         python: str = sys.executable,
+        options: Mapping[str, Any] | None = None,
     ) -> None:
         self.address = address
         self.peers = list(peers)
@@ -54,6 +56,8 @@ class MemberProcess(RpcProcess):
             argv += ["--data-dir", str(self.data_dir)]
         if session_timeout is not None:
             argv += ["--session-timeout", str(session_timeout)]
+        if options:
+            argv += ["--options-json", json.dumps(dict(options))]
         super().__init__(argv, name=name or f"member@{address}", env=child_env(secret),
                          log_path=log_path)
 
@@ -167,7 +171,10 @@ class LocalCluster:
         keep_logs: bool = False,
         start_timeout: float = 30.0,
         log_level: str = "INFO",
+        options: Mapping[str, Any] | None = None,
     ) -> None:
+        """``options``: further Coordinator keyword arguments for every
+        member (JSON-able; ``raft_timing`` as a dict of RaftTiming fields)."""
         if not 1 <= n <= 15:
             raise ValueError(f"n must be in 1..15, got {n}")
         self.n = n
@@ -176,6 +183,7 @@ class LocalCluster:
         self.secret = secret
         self.start_timeout = start_timeout
         self.log_level = log_level
+        self.options = dict(options or {})
         self._own_log_dir = log_dir is None
         self.keep_logs = keep_logs
         self.log_dir: Path | None = Path(log_dir) if log_dir is not None else None
@@ -203,7 +211,7 @@ class LocalCluster:
                 address, [a for a in addresses if a != address], data_dir=data_dir,
                 session_timeout=self.session_timeout, secret=self.secret, name=f"member-{i}",
                 log_path=self.log_dir / f"member-{i}.log", start_timeout=self.start_timeout,
-                log_level=self.log_level,
+                log_level=self.log_level, options=self.options,
             ))
         start_all(self.members, self.start_timeout + 5.0, on_failure=lambda: self.stop(timeout=5.0))
         logger.info("local cluster up: %s (logs in %s)", ", ".join(addresses), self.log_dir)
