@@ -15,16 +15,19 @@ import concurrent.futures
 import contextlib
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ops, paths
-from .errors import ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError
-from .member import CoordFuture, Member, MemberStatus, raise_for_result
+from .errors import BadArgumentsError, ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError
+from .member import CoordFuture, Member, MemberStatus, check_timeout, raise_for_result
 from .replication import RaftTiming
 from .transaction import Transaction, convert_multi
 from .tree import Applied
 from .types import WatchedEvent, ZnodeStat
 from .watches import WatchCallback
+
+if TYPE_CHECKING:
+    from .testing.faults import NetworkFaults
 
 
 def _check_watch(watch: object) -> None:
@@ -53,8 +56,9 @@ class Coordinator:
     :param data_dir: directory for the Raft journal and snapshots (mode
         0700). ``None`` keeps nothing: a restarted member starts empty and
         catches up from the others. With a data_dir a member survives its
-        own crash (``kill -9``); pysyncobj never fsyncs, so an OS crash or
-        power loss can lose recent entries on that machine.
+        own crash (``kill -9``); by default nothing is fsynced, so an OS
+        crash or power loss can lose recent entries on that machine (see
+        ``durability``).
     :param secret: the cluster secret (>= 32 random bytes) that encrypts and
         authenticates peer traffic; else ``secret_file``, else
         ``$COORD_SECRET``. Required unless every address is loopback.
@@ -69,6 +73,17 @@ class Coordinator:
         this many entries (ZooKeeper's snapCount). pysyncobj snapshots on its
         Raft thread (pickle + gzip of the whole tree); at its own default of
         5,000 entries, half of a write-heavy run went to compression.
+    :param durability: ``"process-crash"`` (default): the journal in
+        ``data_dir`` survives this process's crash (``kill -9``) but not an
+        OS crash or power loss. ``"fsync"``: log entries, the Raft term and
+        vote, and snapshots are fsynced before this member sends any Raft
+        message or applies any entry, so every write it acknowledges or
+        votes for survives power loss (needs ``data_dir``; costs one fsync
+        per batch of appended entries).
+    :param network_faults: testing hook: a
+        ``coord.testing.faults.NetworkFaults`` policy that drops, delays,
+        duplicates or replays this member's outgoing Raft messages. Never
+        set it in production.
     """
 
     def __init__(
@@ -85,6 +100,8 @@ class Coordinator:
         max_in_flight: int = 1000,
         raft_timing: RaftTiming | None = None,
         snapshot_entries: int = 100_000,
+        durability: str = "process-crash",
+        network_faults: NetworkFaults | None = None,
     ) -> None:
         self._member = Member(
             address,
@@ -98,6 +115,8 @@ class Coordinator:
             max_in_flight=max_in_flight,
             raft_timing=raft_timing,
             snapshot_entries=snapshot_entries,
+            durability=durability,
+            network_faults=network_faults,
         )
         self.address = self._member.address
         self.peers = self._member.peers
@@ -339,6 +358,10 @@ class Coordinator:
         if not recursive:
             return self._member.wait(self.delete_async(path, version, timeout), timeout)  # type: ignore[no-any-return]
         path = paths.validate_path(path)
+        ops.delete_op(path, version)  # ignored, as kazoo does, but it must still be a version
+        check_timeout(timeout)  # even when there turns out to be nothing to delete
+        if path == "/":
+            raise BadArgumentsError("invalid path '/': the root cannot be deleted")
         for _attempt in range(10):
             batches = self._recursive_delete_batches(path)
             if not batches:

@@ -45,6 +45,9 @@ class ErrorCode(enum.IntEnum):
     """The request was cancelled through the log before it was applied."""
     STALE_REQUEST = 2
     """A retransmission of a request whose answer the caller already has."""
+    OUT_OF_ORDER = 3
+    """A session's request arrived before an earlier one of the same session
+    was decided; it was not applied (the proposer re-sends the gap first)."""
 
 
 class CoordError(Exception):

@@ -21,12 +21,13 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import math
 import secrets
 import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import ops, paths
 from .errors import (
@@ -36,13 +37,24 @@ from .errors import (
     UnknownOutcomeError,
     error_for_code,
 )
-from .replication import ROLE_LEADER, RaftTiming, ReplicaStatus, Replicator
+from .replication import (
+    DURABILITY_FSYNC,
+    DURABILITY_MODES,
+    DURABILITY_PROCESS_CRASH,
+    ROLE_LEADER,
+    RaftTiming,
+    ReplicaStatus,
+    Replicator,
+)
 from .requests import RequestTracker
 from .security import check_network_exposure, load_secret, split_address
 from .sessions import ExpiryTracker, LivenessMonitor
 from .tree import Applied, Tree
 from .types import SessionState, ZnodeStat
 from .watches import Dispatcher, WatchCallback, WatchRegistry
+
+if TYPE_CHECKING:
+    from .testing.faults import NetworkFaults
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +102,17 @@ class CoordFuture(concurrent.futures.Future):  # type: ignore[type-arg]
             super().add_done_callback(lambda future: dispatcher.submit(fn, future))
 
 
+def check_timeout(timeout: object) -> None:
+    """A per-call timeout must be None (the member's default) or a finite
+    number of seconds above 0: anything else raises before a request exists."""
+    if timeout is None:
+        return
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, got {type(timeout).__name__}")
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(f"timeout must be a finite number of seconds above 0, got {timeout!r}")
+
+
 def raise_for_result(applied: Applied, path: str) -> None:
     """Raise the kazoo-named error of a failed op's result (no-op on success)."""
     code = applied.result[0]
@@ -114,6 +137,8 @@ class Member:
         max_in_flight: int = 1000,
         raft_timing: RaftTiming | None = None,
         snapshot_entries: int = 100_000,
+        durability: str = DURABILITY_PROCESS_CRASH,
+        network_faults: NetworkFaults | None = None,
     ) -> None:
         split_address(address)
         peer_list = [p for p in peers if p != address]
@@ -136,6 +161,12 @@ class Member:
         if type(snapshot_entries) is not int or snapshot_entries < 10:
             raise ValueError(f"snapshot_entries must be an int >= 10, got {snapshot_entries!r}")
         self._snapshot_entries = snapshot_entries
+        if durability not in DURABILITY_MODES:
+            raise ValueError(f"durability must be one of {', '.join(DURABILITY_MODES)}, got {durability!r}")
+        if durability == DURABILITY_FSYNC and data_dir is None:
+            raise ValueError('durability="fsync" needs a data_dir')
+        self.durability = durability
+        self._network_faults = network_faults
 
         self._lock = threading.Lock()  # guards the tree, watches and session bookkeeping
         self._tree = Tree(max_data_bytes=ops.HARD_MAX_DATA_BYTES)
@@ -181,19 +212,28 @@ class Member:
             self._became_leader = False
         self._dispatcher = Dispatcher(name=f"coord-callbacks-{self.address}")
         future_factory = self.new_future
-        self._replicator = Replicator(
-            self.address,
-            self.peers,
-            apply_hook=self._apply_entry,
-            snapshot_hook=self._snapshot,
-            restore_hook=self._restore,
-            on_role_change=self._role_changed,
-            data_dir=self.data_dir,
-            secret=self._secret,
-            timing=self._raft_timing,
-            max_entry_bytes=ops.HARD_MAX_DATA_BYTES + ops.MAX_ENTRY_OVERHEAD_BYTES,
-            snapshot_entries=self._snapshot_entries,
-        )
+        try:
+            replicator = Replicator(
+                self.address,
+                self.peers,
+                apply_hook=self._apply_entry,
+                snapshot_hook=self._snapshot,
+                restore_hook=self._restore,
+                on_role_change=self._role_changed,
+                data_dir=self.data_dir,
+                secret=self._secret,
+                timing=self._raft_timing,
+                max_entry_bytes=ops.HARD_MAX_DATA_BYTES + ops.MAX_ENTRY_OVERHEAD_BYTES,
+                snapshot_entries=self._snapshot_entries,
+                durability=self.durability,
+                network_faults=self._network_faults,
+            )
+        except BaseException:
+            # A refused start (bad data_dir, port taken) must leave nothing running.
+            self._dispatcher.stop()
+            self._dispatcher = None
+            raise
+        self._replicator = replicator
         self._requests = RequestTracker(
             self._replicator.propose,
             future_factory,
@@ -446,6 +486,7 @@ class Member:
             raise PoisonedError(f"member {self.address} stopped serving after an internal apply error")
 
     def submit(self, op: tuple[Any, ...], convert: Callable[[Applied], Any], timeout: float | None) -> CoordFuture:
+        check_timeout(timeout)
         self.check_usable()
         ops.check_size(op, self.max_data_bytes)
         assert self._requests is not None
@@ -453,6 +494,7 @@ class Member:
         return future  # type: ignore[return-value]
 
     def wait(self, future: concurrent.futures.Future[Any], timeout: float | None) -> Any:
+        check_timeout(timeout)
         # The tracker always settles a request (result, cancel or unknown);
         # this outer bound only guards against a dead housekeeping thread.
         limit = (self.request_timeout if timeout is None else timeout) + 10.0

@@ -20,24 +20,48 @@ Rules this module enforces, because pysyncobj 0.3.17 does not:
 * no fork for snapshots (``useFork=False``): forking a multi-threaded host
   application is unsafe;
 * the transport's remote admin commands that could change the cluster
-  (``add``, ``remove``, ``set_version``, ``transfer``) are refused.
+  (``add``, ``remove``, ``set_version``, ``transfer``) are refused;
+* a follower deletes only *conflicting* log entries (R1): the transport
+  trims the entries of an incoming AppendEntries that the follower already
+  holds with the same index and term before pysyncobj sees the message, and
+  accepts a message whose entries it all holds without truncating anything;
+* a follower advances its commit index only over entries verified to match
+  the leader's log (R2): snapshot-path messages (no ``prevLogIdx``) cannot
+  commit a follower's own unverified entries;
+* with ``durability="fsync"`` the journal and the term/vote are on stable
+  storage before any message leaves the member and before any entry is
+  applied (and so acknowledged) locally.
+
+``network_faults`` (a ``coord.testing.faults.NetworkFaults``) is a testing
+hook: every outgoing Raft message is dropped, delayed, duplicated or
+re-delivered stale as that policy decides, on the Raft tick thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
+import heapq
+import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
+import pysyncobj.pickle as raft_pickle
+import pysyncobj.syncobj as raft_syncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
+from pysyncobj.journal import FileJournal, MetaStorer, createJournal
 from pysyncobj.transport import TCPTransport
 from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .testing.faults import NetworkFaults
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +70,14 @@ SUPPORTED_PYSYNCOBJ_VERSION = "0.3.17"
 
 JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
+
+#: Durability modes. ``process-crash``: pysyncobj's mmap journal, which
+#: survives the member's own crash (kill -9) but not an OS crash or power
+#: loss. ``fsync``: the journal, the term/vote file and the snapshot are
+#: fsynced before the member sends any message or applies any entry.
+DURABILITY_PROCESS_CRASH = "process-crash"
+DURABILITY_FSYNC = "fsync"
+DURABILITY_MODES = (DURABILITY_PROCESS_CRASH, DURABILITY_FSYNC)
 
 #: Raft roles as reported by ``status()``.
 ROLE_FOLLOWER = "follower"
@@ -136,22 +168,380 @@ class ReplicaStatus:
     has_quorum: bool
     ready: bool
     peers_connected: dict[str, bool]
+    #: Index of the last entry in this member's log (committed or not).
+    last_log_index: int = 0
+
+
+def replicated_command_bytes(entry: object) -> int:
+    """The length of the command pysyncobj replicates for ``entry``: the
+    size it compares with ``appendEntriesBatchSizeBytes`` (R6). The entry
+    point is the only replicated method, so its id is 0."""
+    return 1 + len(raft_pickle.dumps((0, (entry,))))
+
+
+def message_kind(message: object) -> str:
+    """The kind of a pysyncobj peer message, as the fault policy names it.
+
+    AppendEntries has three shapes in pysyncobj: log replication and
+    heartbeats (with ``prevLogIdx``), a snapshot chunk (``serialized``
+    data) and the keep-alive sent while the leader is still serialising a
+    snapshot (``serialized`` None: the message behind R2).
+    """
+    if not isinstance(message, dict):
+        return "unknown"
+    kind = message.get("type")
+    if kind == "append_entries" and "prevLogIdx" not in message:
+        return "install_snapshot" if message.get("serialized") else "snapshot_pending"
+    return str(kind)
+
+
+class _RaftLog:
+    """Read access to a member's pysyncobj journal, by Raft index.
+
+    The journal object is captured when pysyncobj creates it (see
+    ``_journal_factory``); the transport reads it on the tick thread only,
+    the thread that also writes it.
+    """
+
+    def __init__(self) -> None:
+        self.journal: Any = None
+
+    def last_index(self) -> int:
+        return int(self.journal[-1][1])
+
+    def term_at(self, index: int) -> int | None:
+        """The term of the entry at ``index``, or None if this log lacks it
+        (beyond its end, or compacted into the snapshot)."""
+        journal = self.journal
+        offset = index - journal[0][1]
+        if offset < 0 or offset >= len(journal):
+            return None
+        return int(journal[offset][2])
+
+    def sync(self) -> None:
+        """Make the journal durable (a no-op unless it is a fsync journal)."""
+        sync = getattr(self.journal, "sync", None)
+        if sync is not None:
+            sync()
+
+
+def screen_append_entries(
+    message: dict[str, Any], log: _RaftLog, current_term: int, commit_index: int
+) -> tuple[dict[str, Any], int | None]:
+    """Rewrite an incoming AppendEntries so pysyncobj keeps Raft's rules.
+
+    Returns the message to hand to pysyncobj and, when this function
+    accepted the message itself, the ``next_node_idx`` to acknowledge to the
+    leader (else None; pysyncobj replies).
+
+    * R1: pysyncobj deletes every entry after ``prevLogIdx`` before it
+      appends, even entries that match; a stale or duplicated message then
+      drops entries this member already acknowledged. Raft deletes only from
+      the first *conflicting* entry. So the leading entries this log already
+      holds with the same index and term are trimmed off (``prevLogIdx``
+      moves up to the last of them). If the message carries nothing new and
+      this log continues past it, pysyncobj would still truncate: the
+      message is then accepted here (entries kept, commit index advanced only
+      over the verified prefix) and pysyncobj only sees its term and commit
+      index.
+    * R2: a message without ``prevLogIdx`` (snapshot chunk or keep-alive)
+      verifies nothing, yet pysyncobj raises the commit index over this
+      member's own log; the leader's commit index is clamped so no
+      unverified entry is committed by it.
+    """
+    if message.get("type") != "append_entries" or message.get("term", -1) < current_term:
+        return message, None  # pysyncobj ignores stale-term messages itself
+    if "prevLogIdx" not in message:
+        if message["commit_index"] > commit_index and log.last_index() > commit_index:
+            return {**message, "commit_index": commit_index}, None
+        return message, None
+    if "transmission" in message:
+        return message, None  # chunked oversized entry: never sent by coord (R6)
+    prev_index, prev_term = message["prevLogIdx"], message["prevLogTerm"]
+    if log.term_at(prev_index) != prev_term:
+        return message, None  # pysyncobj rejects it without touching the log
+    entries = list(message.get("entries") or ())
+    last = log.last_index()
+    matched = 0
+    for entry in entries:
+        index, term = entry[1], entry[2]
+        if index > last or log.term_at(index) != term:
+            break
+        prev_index, prev_term = index, term
+        matched += 1
+    remaining = entries[matched:]
+    if remaining or prev_index == last:
+        if not matched:
+            return message, None
+        return {**message, "prevLogIdx": prev_index, "prevLogTerm": prev_term, "entries": remaining}, None
+    # Everything the message carries is already here and this log goes on
+    # past it: nothing conflicts, so nothing may be deleted.
+    accepted = {k: v for k, v in message.items() if k not in ("prevLogIdx", "prevLogTerm", "entries")}
+    accepted["commit_index"] = min(message["commit_index"], prev_index)
+    return accepted, prev_index + 1
 
 
 class _GuardedTransport(TCPTransport):  # type: ignore[misc]
-    """pysyncobj's TCP transport without the remote cluster-changing commands.
+    """pysyncobj's TCP transport, hardened for coord.
 
-    pysyncobj accepts ``add``/``remove``/``set_version``/``transfer`` utility
-    messages from any connection; coord changes membership only through its
-    own API, so those handlers are never installed. ``status`` stays.
+    * The remote cluster-changing commands are refused: pysyncobj accepts
+      ``add``/``remove``/``set_version``/``transfer`` utility messages from
+      any connection; coord changes membership only through its own API, so
+      those handlers are never installed. ``status`` stays.
+    * Incoming AppendEntries are screened (``screen_append_entries``: R1, R2).
+    * Every outgoing message first passes the durability barrier (fsync
+      mode), so nothing that reflects a journal write leaves this member
+      before that write is on stable storage.
+    * While a snapshot is being serialised, pysyncobj's leader resends the
+      ``serialized: None`` keep-alive to a lagging follower in a tight loop
+      for a whole heartbeat period (hundreds of thousands of messages per
+      minute of compactions in the R2 test); at most one per
+      ``keepalive_interval_s`` per follower is sent (the message only
+      carries the term and commit index; dropping copies is always safe).
+
+    Everything here runs on the member's Raft tick thread.
     """
 
     _REFUSED = frozenset({"add", "remove", "set_version", "transfer"})
+
+    def __init__(
+        self,
+        sync_obj: Any,
+        self_node: Any,
+        other_nodes: Any,
+        *,
+        raft_log: _RaftLog,
+        durability_barrier: Callable[[], None] | None = None,
+        keepalive_interval_s: float = 0.05,
+    ) -> None:
+        self._raft_log = raft_log
+        self._durability_barrier = durability_barrier
+        self._keepalive_interval_s = keepalive_interval_s
+        self._last_keepalive: dict[Any, float] = {}
+        super().__init__(sync_obj, self_node, other_nodes)
 
     def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:  # noqa: N802 - pysyncobj's name
         if message in self._REFUSED:
             callback = None
         super().setOnUtilityMessageCallback(message, callback)
+
+    def send(self, node: Any, message: Any) -> bool:
+        if isinstance(message, dict) and message.get("serialized", True) is None:  # a snapshot_pending keep-alive
+            now = time.monotonic()
+            if now - self._last_keepalive.get(node, -1e9) < self._keepalive_interval_s:
+                return True
+            self._last_keepalive[node] = now
+        if self._durability_barrier is not None:
+            self._durability_barrier()
+        return self._transmit(node, message)
+
+    def _transmit(self, node: Any, message: Any) -> bool:
+        """Hand ``message`` to pysyncobj's TCP connection to ``node``."""
+        return bool(TCPTransport.send(self, node, message))
+
+    def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
+        ack = None
+        if isinstance(message, dict) and message.get("type") == "append_entries" and self._raft_log.journal is not None:
+            sync_obj = self._syncObj
+            try:
+                message, ack = screen_append_entries(
+                    message, self._raft_log, sync_obj.raftCurrentTerm, sync_obj.raftCommitIndex
+                )
+            except Exception:  # a malformed message: dropping it is always safe in Raft
+                logger.exception("dropping an AppendEntries from %s that could not be screened", node)
+                return
+        super()._onMessageReceived(node, message)
+        if ack is not None:
+            self.send(node, {"type": "next_node_idx", "next_node_idx": ack, "reset": False, "success": True})
+
+
+class _FaultInjectingTransport(_GuardedTransport):
+    """The guarded transport with a ``NetworkFaults`` policy on the send path.
+
+    Each outgoing message is delivered as many times, and after such delays,
+    as the policy decides. Delayed copies wait in a heap and are released
+    by this member's own Raft tick (never from a foreign thread), so the
+    delay resolution is one tick. A copy whose connection is down when it
+    is due is lost, as on a real network.
+    """
+
+    def __init__(
+        self,
+        sync_obj: Any,
+        self_node: Any,
+        other_nodes: Any,
+        *,
+        network_faults: NetworkFaults,
+        **kwargs: Any,
+    ) -> None:
+        self._faults = network_faults
+        self._held: list[tuple[float, int, Any, Any]] = []  # (due, sequence, node, message)
+        self._sequence = itertools.count()
+        self._link_due: dict[str, float] = {}  # last first-copy due time per destination
+        self._self_address = getattr(self_node, "address", "?")
+        super().__init__(sync_obj, self_node, other_nodes, **kwargs)
+
+    def _transmit(self, node: Any, message: Any) -> bool:
+        address = getattr(node, "address", str(node))
+        delays = self._faults.decide(self._self_address, address, message_kind(message))
+        connected = True
+        now = time.monotonic()
+        for copy, delay in enumerate(delays):
+            due = now + delay
+            if copy == 0:
+                # Like TCP (pysyncobj keeps one connection per pair), a delayed
+                # message never overtakes an earlier one on its link; only the
+                # policy's duplicates and stale copies arrive out of order.
+                due = max(due, self._link_due.get(address, 0.0))
+                self._link_due[address] = due
+            if due <= now:
+                connected = super()._transmit(node, message)
+            else:
+                heapq.heappush(self._held, (due, next(self._sequence), node, message))
+        return connected
+
+    def _onTick(self) -> None:  # noqa: N802 - pysyncobj's name
+        super()._onTick()
+        now = time.monotonic()
+        while self._held and self._held[0][0] <= now:
+            _, _, node, message = heapq.heappop(self._held)
+            self._faults.released()
+            super()._transmit(node, message)
+
+    def destroy(self) -> None:
+        self._faults.released(len(self._held))
+        self._held.clear()
+        super().destroy()
+
+
+def _fsync_directory(path: str) -> None:
+    """fsync a directory, so a file created or renamed in it stays."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+class _DurableMetaStorer(MetaStorer):  # type: ignore[misc]
+    """pysyncobj's term/vote/commit-index file, written durably: the new
+    file is fsynced before it replaces the old one, and the directory after
+    (pysyncobj only flushes Python's buffer, R3)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._coord_path = path
+
+    def storeMeta(self, meta: dict[str, Any]) -> None:  # noqa: N802 - pysyncobj's name
+        tmp = self._coord_path + ".tmp"
+        with open(tmp, "wb") as file:
+            file.write(raft_pickle.dumps(meta))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, self._coord_path)
+        _fsync_directory(os.path.dirname(self._coord_path) or ".")
+
+
+class _FsyncFileJournal(FileJournal):  # type: ignore[misc]
+    """pysyncobj's mmap journal plus the fsyncs Raft requires (``durability="fsync"``).
+
+    Writes go to the mmap as before and mark the journal unsynced; ``sync``
+    (msync + fsync) runs at the durability barrier: before this member sends
+    any message (so a follower's AppendEntries reply, a leader's
+    AppendEntries and a vote all leave only after the entries they reflect
+    are durable) and before it applies an entry (so a lone member, which
+    commits without sending anything, acknowledges only durable writes).
+    One fsync covers a whole batch of appended entries. The term and vote
+    are stored synchronously by pysyncobj through ``_DurableMetaStorer``.
+    Before the journal forgets entries (compaction or a snapshot install),
+    the snapshot file that covers them is fsynced.
+    """
+
+    def __init__(self, path: str, dump_path: str | None) -> None:
+        super().__init__(path)
+        if not hasattr(self, "_FileJournal__metaStorer"):
+            raise ConfigurationError("pysyncobj's FileJournal changed: cannot install the durable term/vote store")
+        # FileJournal builds its own MetaStorer; swap in the durable one.
+        self._FileJournal__metaStorer = _DurableMetaStorer(path + ".meta")
+        self._coord_path = path
+        self._coord_dump_path = dump_path
+        self._coord_fd = os.open(path, os.O_RDWR)
+        self._coord_unsynced = True
+        self.sync()
+        _fsync_directory(os.path.dirname(path) or ".")
+
+    @property
+    def unsynced(self) -> bool:
+        """Whether journal writes are waiting for ``sync``."""
+        return self._coord_unsynced
+
+    def sync(self) -> None:
+        """Make every journal write so far durable (cheap when there is none)."""
+        if not self._coord_unsynced:
+            return
+        self.flush()  # msync of the mmap
+        os.fsync(self._coord_fd)
+        self._coord_unsynced = False
+
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        super().add(command, idx, term)
+        self._coord_unsynced = True
+
+    def clear(self) -> None:
+        if self._coord_dump_path is not None and os.path.exists(self._coord_dump_path):
+            _fsync_file(self._coord_dump_path)
+            _fsync_directory(os.path.dirname(self._coord_dump_path) or ".")
+        super().clear()
+        self._coord_unsynced = True
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802, N803 - pysyncobj's names
+        super().deleteEntriesFrom(entryFrom)
+        self._coord_unsynced = True
+
+    def _destroy(self) -> None:
+        try:
+            self.sync()
+        finally:
+            super()._destroy()
+            os.close(self._coord_fd)
+
+
+_JOURNAL_FACTORY_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _journal_factory(make: Callable[[str | None], Any]) -> Iterator[None]:
+    """Let ``make`` build the journal of a SyncObj constructed in this block.
+
+    pysyncobj has no option for the journal class: ``SyncObj.__init__``
+    calls the module-level ``createJournal(journalFile)``. This override is
+    narrowly scoped: it lasts only while this thread constructs one SyncObj
+    (constructions are serialised by a lock), and a call from any other
+    thread gets pysyncobj's own factory.
+    """
+    with _JOURNAL_FACTORY_LOCK:
+        original = raft_syncobj.createJournal
+        owner = threading.get_ident()
+
+        def factory(journal_file: str | None = None) -> Any:
+            if threading.get_ident() != owner:
+                return original(journal_file)
+            return make(journal_file)
+
+        raft_syncobj.createJournal = factory
+        try:
+            yield
+        finally:
+            raft_syncobj.createJournal = original
 
 
 class _TreeConsumer(SyncObjConsumer):  # type: ignore[misc]
@@ -167,14 +557,20 @@ class _TreeConsumer(SyncObjConsumer):  # type: ignore[misc]
         apply_hook: Callable[[object], object],
         snapshot_hook: Callable[[], bytes],
         restore_hook: Callable[[bytes], None],
+        before_apply: Callable[[], None] | None = None,
     ) -> None:
         super().__init__()
         self._apply_hook = apply_hook
         self._snapshot_hook = snapshot_hook
         self._restore_hook = restore_hook
+        self._before_apply = before_apply
 
     @replicated
     def apply_entry(self, entry: object) -> object:
+        if self._before_apply is not None:
+            # The durability barrier: if it fails nothing was applied, so
+            # pysyncobj's retry of this tick applies the entry only once.
+            self._before_apply()
         try:
             return self._apply_hook(entry)
         except Exception:  # never let pysyncobj re-apply this entry (R5)
@@ -189,6 +585,15 @@ class _TreeConsumer(SyncObjConsumer):  # type: ignore[misc]
             self._restore_hook(data["coord_snapshot"])
         except Exception:
             logger.exception("restoring a snapshot failed")
+
+
+def _batch_size_bytes(max_entry_bytes: int) -> int:
+    """AppendEntries batch size for entries of at most ``max_entry_bytes``.
+
+    pysyncobj splits an entry whose command is at least the batch size into
+    chunks and miscounts the last one (R6); twice the largest entry keeps
+    every entry whole."""
+    return max(2 * max_entry_bytes, 1 << 16)
 
 
 def check_pysyncobj_version() -> None:
@@ -239,12 +644,21 @@ class Replicator:
         max_entry_bytes: int = 1 << 21,
         queue_size: int = 100_000,
         snapshot_entries: int = 100_000,
+        durability: str = DURABILITY_PROCESS_CRASH,
+        network_faults: NetworkFaults | None = None,
     ) -> None:
         check_pysyncobj_version()
+        if durability not in DURABILITY_MODES:
+            raise ConfigurationError(f"durability must be one of {', '.join(DURABILITY_MODES)}, got {durability!r}")
+        if durability == DURABILITY_FSYNC and not data_dir:
+            raise ConfigurationError('durability="fsync" needs a data_dir to sync to')
         timing = timing or RaftTiming()
         self.address = address
+        self.durability = durability
         self._on_role_change = on_role_change
-        self._consumer = _TreeConsumer(apply_hook, snapshot_hook, restore_hook)
+        self._raft_log = _RaftLog()
+        barrier = self._raft_log.sync if durability == DURABILITY_FSYNC else None
+        self._consumer = _TreeConsumer(apply_hook, snapshot_hook, restore_hook, before_apply=barrier)
         files = prepare_data_dir(data_dir) if data_dir else {"journal": None, "dump": None}
         conf = SyncObjConf(
             bindAddress=address,
@@ -261,8 +675,9 @@ class Replicator:
             connectionTimeout=timing.connection_timeout_s,
             connectionRetryTime=timing.connection_retry_s,
             # Entries are capped well below this, so pysyncobj's chunked path
-            # for oversized entries (R6) is never taken.
-            appendEntriesBatchSizeBytes=max(2 * max_entry_bytes, 1 << 16),
+            # for oversized entries (R6), which wedges on entries just below a
+            # multiple of the batch size, is never taken.
+            appendEntriesBatchSizeBytes=_batch_size_bytes(max_entry_bytes),
             commandsQueueSize=queue_size,
             commandsWaitLeader=False,
             logCompactionMinEntries=snapshot_entries,
@@ -279,11 +694,37 @@ class Replicator:
         # member would wait a whole tick_s per write, so it ticks again at once.
         self._lone_member = not others
         self._stopping = threading.Event()
+        transport_class: Callable[..., Any]
+        transport_options: dict[str, Any] = {
+            "raft_log": self._raft_log,
+            "durability_barrier": barrier,
+            "keepalive_interval_s": timing.heartbeat_s / 2,
+        }
+        if network_faults is None:
+            transport_class = functools.partial(_GuardedTransport, **transport_options)
+        else:
+            transport_class = functools.partial(
+                _FaultInjectingTransport, network_faults=network_faults, **transport_options
+            )
+        dump_file = files["dump"]
+
+        def make_journal(journal_file: str | None) -> Any:
+            if durability == DURABILITY_FSYNC:
+                assert journal_file is not None
+                journal = _FsyncFileJournal(journal_file, dump_file)
+            else:
+                journal = createJournal(journal_file)
+            self._raft_log.journal = journal
+            return journal
+
         # With autoTick off the constructor binds the server synchronously,
         # so a busy port fails here, in the caller's thread.
-        self._sync_obj = SyncObj(
-            address, others, conf=conf, consumers=[self._consumer], transportClass=_GuardedTransport
-        )
+        with _journal_factory(make_journal):
+            self._sync_obj = SyncObj(
+                address, others, conf=conf, consumers=[self._consumer], transportClass=transport_class
+            )
+        if self._raft_log.journal is None:
+            raise ConfigurationError("pysyncobj did not build its journal through createJournal")
         self._thread = threading.Thread(target=self._tick_loop, name=f"coord-raft-{address}", daemon=True)
         self._thread.start()
 
@@ -345,7 +786,16 @@ class Replicator:
             has_quorum=bool(raw["has_quorum"]),
             ready=bool(self._sync_obj.isReady()),
             peers_connected=peers,
+            last_log_index=self._last_log_index(int(raw["commit_idx"])),
         )
+
+    def _last_log_index(self, fallback: int) -> int:
+        # Read from the caller's thread: compaction briefly empties the
+        # journal, so a miss falls back to the commit index.
+        try:
+            return self._raft_log.last_index()
+        except (IndexError, TypeError):
+            return fallback
 
     def is_leader(self) -> bool:
         """Whether pysyncobj believes this member leads (a deposed leader may
@@ -355,6 +805,12 @@ class Replicator:
     def leader_address(self) -> str | None:
         leader = self._sync_obj._getLeader()
         return getattr(leader, "address", None) if leader is not None else None
+
+    @property
+    def append_entries_batch_bytes(self) -> int:
+        """pysyncobj's AppendEntries batch size: above the largest entry, so
+        an entry is never split into chunks (R6)."""
+        return int(self._sync_obj.conf.appendEntriesBatchSizeBytes)
 
     def force_compaction(self) -> None:
         """Take a snapshot and truncate the log at the next tick."""

@@ -72,6 +72,7 @@ SESSION_EXPIRED = int(ErrorCode.SESSION_EXPIRED)
 RUNTIME_INCONSISTENCY = int(ErrorCode.RUNTIME_INCONSISTENCY)
 CANCELLED = int(ErrorCode.CANCELLED)
 STALE_REQUEST = int(ErrorCode.STALE_REQUEST)
+OUT_OF_ORDER = int(ErrorCode.OUT_OF_ORDER)
 
 EVENT_CREATED = "created"
 EVENT_DELETED = "deleted"
@@ -157,9 +158,14 @@ class _Node:
 
 
 class _Session:
-    """An open session: liveness counter, ephemerals and dedup table."""
+    """An open session: liveness counter, ephemerals and dedup table.
 
-    __slots__ = ("ack_below", "activity", "ephemerals", "results", "timeout_ms")
+    A session's requests apply in request-id order (ZooKeeper's FIFO client
+    order): every id below ``next_request()`` is decided, i.e. below
+    ``ack_below`` or answered in ``results``.
+    """
+
+    __slots__ = ("_next_request", "ack_below", "activity", "ephemerals", "results", "timeout_ms")
 
     def __init__(self, timeout_ms: int) -> None:
         self.timeout_ms = timeout_ms
@@ -167,6 +173,9 @@ class _Session:
         self.ack_below = 0
         self.ephemerals: SortedSet = SortedSet()
         self.results: SortedDict = SortedDict()
+        # Derived from ack_below and results (so never in a snapshot); a cache.
+        # Request ids start at 1.
+        self._next_request = 1
 
     def raise_ack(self, ack_below: int) -> None:
         """Forget the results the proposer says it already has."""
@@ -174,6 +183,14 @@ class _Session:
             self.ack_below = ack_below
             for request_id in list(self.results.irange(maximum=ack_below, inclusive=(True, False))):
                 del self.results[request_id]
+
+    def next_request(self) -> int:
+        """The lowest request id of this session not yet decided."""
+        candidate = max(self._next_request, self.ack_below)
+        while candidate in self.results:
+            candidate += 1
+        self._next_request = candidate
+        return candidate
 
 
 class _Txn:
@@ -280,11 +297,17 @@ class Tree:
             earlier = self._earlier_result(session, request_id, ack_below)
             if earlier is not None:
                 return Applied(self._zxid, earlier, (), True)
+            # A cancel settles an earlier request, so it may not wait behind it.
+            if op[0] != CANCEL and request_id != session.next_request():
+                return Applied(self._zxid, (OUT_OF_ORDER, None), (), True)
         self._last_time_ms = max(self._last_time_ms, time_ms)
         if op[0] not in _NO_ZXID_OPS:
             self._zxid += 1
         txn = _Txn(session_id, self._zxid, self._last_time_ms)
         result = _HANDLERS[op[0]](self, txn, op)
+        if session is None and op[0] == OPEN_SESSION and session_id in self._sessions:
+            # A session's request ids start at the request that opened it.
+            self._sessions[session_id].raise_ack(request_id)
         self._remember(session_id, request_id, ack_below, result)
         return Applied(self._zxid, result, tuple(txn.events), False)
 

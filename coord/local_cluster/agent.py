@@ -11,6 +11,7 @@ throughput).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import itertools
 import json
@@ -46,16 +47,35 @@ COORDINATOR_METHODS = (
     "sync", "status", "transaction",
 )
 
+#: Operations :meth:`MemberAgent.traced` runs through the ``*_async`` API
+#: (so that the answer carries ``future.zxid``).
+TRACED_METHODS = {
+    "create": "create_async",
+    "get": "get_async",
+    "exists": "exists_async",
+    "get_children": "get_children_async",
+    "set": "set_async",
+    "delete": "delete_async",
+    "sync": "sync_async",
+}
+
 
 class MemberAgent:
     """The child-side handlers around one Coordinator."""
 
-    def __init__(self, member: Coordinator) -> None:
+    def __init__(self, member: Coordinator, network_faults: Any = None) -> None:
         self.member = member
+        #: The member's ``coord.testing.faults.NetworkFaults`` (None without
+        #: ``network_faults`` in the options).
+        self.faults = network_faults
         self._cond = threading.Condition()
         self._watch_ids = itertools.count(1)
         self._watch_events: list[dict[str, Any]] = []
         self._states: list[dict[str, Any]] = []
+        self._watch_logs: dict[str, list[dict[str, Any]]] = {}
+        #: Set by :func:`main` to the RPC server's ``send``: session states
+        #: and watch-log entries are also streamed to the parent as events.
+        self.emit: Callable[[dict[str, Any]], None] | None = None
 
     def handlers(self) -> dict[str, Callable[..., Any]]:
         """Method name -> callable, as served to the parent."""
@@ -73,17 +93,167 @@ class MemberAgent:
             "wait_listener_state": self.wait_listener_state,
             "time_writes": self.time_writes,
             "throughput": self.throughput,
+            "traced": self.traced,
+            "watch_log_start": self.watch_log_start,
+            "watch_log": self.watch_log,
+            "network_faults": self.network_faults,
         })
         return table
+
+    # -- the in-process fault transport (testing) --------------------------
+
+    def network_faults(self, action: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """Drive this member's fault policy, which decides the fate of the
+        messages *this* member sends (so a directed link ``a -> b`` is cut
+        in ``a``'s process):
+
+        * ``cut_to(addresses)``: replace every cut by cuts of the links
+          from this member to ``addresses`` ([] heals);
+        * ``chaos(loss=, delay=(lo, hi), duplicate=, stale=)``: message
+          loss / random delay (reordering) / duplicates / stale
+          re-deliveries on every outgoing link;
+        * ``clear()``: no cuts, no chaos;
+        * ``stats()``: the policy's counters.
+        """
+        faults = self.faults
+        if faults is None:
+            raise RuntimeError("this member runs without network_faults")
+        me = self.member.address
+        if action == "cut_to":
+            faults.heal()
+            for dst in (args[0] if args else kwargs.get("addresses", [])):
+                faults.cut_oneway(me, dst)
+        elif action == "chaos":
+            faults.set_loss(float(kwargs.get("loss", 0.0)))
+            lo, hi = kwargs.get("delay", (0.0, 0.0))
+            faults.set_delay(float(lo), float(hi))
+            faults.set_duplicate(float(kwargs.get("duplicate", 0.0)))
+            faults.set_stale_redelivery(float(kwargs.get("stale", 0.0)))
+        elif action == "clear":
+            faults.clear()
+        elif action != "stats":
+            raise ValueError(f"unknown network_faults action {action!r}")
+        return {"in_flight": faults.in_flight(), "sent": faults.sent_count(),
+                "dropped": faults.fate_count("drop_cut") + faults.fate_count("drop_loss"),
+                "delayed": faults.fate_count("delay"), "duplicated": faults.fate_count("duplicate"),
+                "stale": faults.fate_count("stale")}
+
+    def _emit(self, message: dict[str, Any]) -> None:
+        emit = self.emit
+        if emit is not None:
+            with contextlib.suppress(Exception):
+                emit(message)
+
+    # -- traced operations (Jepsen histories) ------------------------------
+
+    def traced(self, method: str, args: Sequence[Any] = (), kwargs: dict[str, Any] | None = None,
+               sync_first: bool = False, wait: float | None = None) -> dict[str, Any]:
+        """Run one operation through the ``*_async`` API and report its
+        outcome *with* the zxid its future carried, as plain data:
+
+        ``{"ok": True, "value", "zxid", "session_id", "session_id_after"}`` or
+        ``{"ok": False, "error": {"type", "message"}, "zxid", ...}``.
+
+        Coord errors are answers here, not RPC failures (a BadVersionError
+        carries the zxid of the failed write, too). ``sync_first`` runs
+        ``sync()`` before the operation (a linearizable read: its zxid is
+        then in ``sync_zxid``). ``wait`` bounds the wait for the future
+        (default: the member's request timeout + 10 s, as the sync API).
+        """
+        from coord.errors import CoordError, UnknownOutcomeError
+
+        if method not in TRACED_METHODS:
+            raise ValueError(f"traced: unsupported method {method!r} (allowed: {sorted(TRACED_METHODS)})")
+        m = self.member
+        limit = _bounded(wait if wait is not None else getattr(m, "request_timeout", 10.0) + 10.0)
+        out: dict[str, Any] = {"session_id": m.session_id}
+        future: Any = None
+
+        def settle(fut: Any) -> Any:
+            try:
+                return fut.result(timeout=limit)
+            except concurrent.futures.TimeoutError:
+                raise UnknownOutcomeError("no outcome was reported for the request") from None
+
+        try:
+            if sync_first:
+                future = m.sync_async()
+                settle(future)
+                out["sync_zxid"] = future.zxid
+            future = getattr(m, TRACED_METHODS[method])(*args, **(kwargs or {}))
+            value = settle(future)
+            out.update(ok=True, value=value)
+        except CoordError as exc:
+            out.update(ok=False, error={"type": type(exc).__name__, "message": str(exc)})
+        out["zxid"] = getattr(future, "zxid", None)
+        out["session_id_after"] = m.session_id
+        return out
+
+    # -- re-arming data-watch logs (the watches workload) ------------------
+
+    def watch_log_start(self, path: str) -> dict[str, Any]:
+        """Keep a data watch on ``path`` for the rest of this process's life:
+        read it now, and after every event re-arm the watch with a read and
+        log ``(event type, exists, mzxid, version, data, read zxid)``.
+        Each entry is also streamed to the parent (``event: watch_log``)."""
+        from coord.errors import CoordError, NoNodeError
+
+        m = self.member
+        with self._cond:
+            if path in self._watch_logs:
+                return {"started": False, "entries": len(self._watch_logs[path])}
+            self._watch_logs[path] = []
+        seq = itertools.count()
+
+        def record(event_type: str, event_path: str) -> None:
+            entry: dict[str, Any] = {"path": path, "event_path": event_path, "type": event_type,
+                                     "seq": next(seq), "session_id": m.session_id, "time": time.time()}
+            try:
+                try:
+                    future = m.get_async(path, watch=callback)
+                    data, stat = future.result(timeout=0)
+                    entry.update(exists=True, mzxid=stat.mzxid, version=stat.version,
+                                 data=data.decode("utf-8", "replace"), zxid=future.zxid)
+                except NoNodeError:
+                    future = m.exists_async(path, watch=callback)
+                    stat = future.result(timeout=0)
+                    if stat is None:
+                        entry.update(exists=False, mzxid=None, version=None, data=None, zxid=future.zxid)
+                    else:  # created in between: the exists read armed the watch, data read again
+                        data, stat2 = m.get(path)
+                        entry.update(exists=True, mzxid=stat2.mzxid, version=stat2.version,
+                                     data=data.decode("utf-8", "replace"), zxid=None)
+            except CoordError as exc:  # the watch is NOT re-armed: the log says so
+                entry.update(error=f"{type(exc).__name__}: {exc}", armed=False)
+            with self._cond:
+                self._watch_logs[path].append(entry)
+                self._cond.notify_all()
+            self._emit({"event": "watch_log", **entry})
+
+        def callback(event: WatchedEvent) -> None:
+            record(str(getattr(event, "type", event)), str(getattr(event, "path", path)))
+
+        record("INIT", path)
+        return {"started": True, "entries": 1}
+
+    def watch_log(self, path: str | None = None) -> list[dict[str, Any]]:
+        """The watch-log entries recorded so far (all paths, or one)."""
+        with self._cond:
+            if path is not None:
+                return [dict(e) for e in self._watch_logs.get(path, [])]
+            return [dict(e) for entries in self._watch_logs.values() for e in entries]
 
     # -- listener and watch logs -------------------------------------------
 
     def on_state(self, state: str) -> None:
         """Listener registered on the member: records every session state."""
+        session_id = self.member.session_id
         with self._cond:
-            self._states.append({"state": str(state), "time": time.time()})
+            self._states.append({"state": str(state), "time": time.time(), "session_id": session_id})
             self._cond.notify_all()
-        logger.info("session state: %s", state)
+        logger.info("session state: %s (session 0x%x)", state, session_id)
+        self._emit({"event": "session_state", "state": str(state), "session_id": session_id,
+                    "time": time.time()})
 
     def listener_states(self) -> list[dict[str, Any]]:
         with self._cond:
@@ -230,6 +400,17 @@ def _coordinator_options(text: str) -> dict[str, Any]:
         raise SystemExit("--options-json must be a JSON object")
     if isinstance(options.get("raft_timing"), dict):
         options["raft_timing"] = RaftTiming(**options["raft_timing"])
+    faults = options.get("network_faults")
+    if faults is not None and not isinstance(faults, bool | int):
+        raise SystemExit("--options-json: network_faults must be true or an int seed")
+    if faults is False:
+        del options["network_faults"]
+    elif faults is not None:
+        # the in-process fault transport (testing only), driven over RPC
+        # through MemberAgent.network_faults
+        from coord.testing.faults import NetworkFaults
+
+        options["network_faults"] = NetworkFaults(seed=0 if faults is True else int(faults))
     return options
 
 
@@ -255,9 +436,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     member: Coordinator | None = None
     try:
         member = Coordinator(args.address, **kwargs)
-        agent = MemberAgent(member)
+        agent = MemberAgent(member, network_faults=kwargs.get("network_faults"))
         member.add_listener(agent.on_state)
         server = RpcServer(agent.handlers(), out_fd)
+        agent.emit = server.send
         signal.signal(signal.SIGTERM, lambda *_: server.request_stop() if server else None)
         server.start_reading()
         t0 = time.monotonic()

@@ -11,13 +11,13 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self, cast
 
 from coord import errors as _errors
 from coord.local_cluster.process import LOOPBACK, RpcProcess, child_env, free_ports, start_all, wait_until
-from coord.local_cluster.protocol import RpcError, _bounded
+from coord.local_cluster.protocol import RpcError, _bounded, _exception_from_remote
 from coord.types import ZnodeStat
 
 logger = logging.getLogger(__name__)
@@ -44,12 +44,16 @@ class MemberProcess(RpcProcess):
         log_level: str = "INFO",
         python: str = sys.executable,
         options: Mapping[str, Any] | None = None,
+        argv_prefix: Sequence[str] = (),
     ) -> None:
+        """``argv_prefix`` goes before the Python command line (for example
+        ``["ip", "netns", "exec", NS]`` to run the member inside a network
+        namespace; the wrapper must ``exec`` so the pid is the member's)."""
         self.address = address
         self.peers = list(peers)
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.session_timeout = session_timeout
-        argv = [python, "-m", "coord.local_cluster", "--address", address,
+        argv = [*argv_prefix, python, "-m", "coord.local_cluster", "--address", address,
                 "--peers", ",".join(self.peers), "--start-timeout", str(start_timeout),
                 "--log-level", log_level]
         if self.data_dir is not None:
@@ -69,6 +73,30 @@ class MemberProcess(RpcProcess):
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.start(timeout)
+
+    def traced(self, method: str, *args: Any, sync_first: bool = False, wait: float | None = None,
+               rpc_timeout: float = 30.0, **kwargs: Any) -> dict[str, Any]:
+        """Run ``method(*args, **kwargs)`` in the child through the
+        ``*_async`` API and return its outcome with the zxid the future
+        carried (see :meth:`~coord.local_cluster.agent.MemberAgent.traced`).
+
+        A coord error is *returned* (``ok`` False, ``error`` with ``type``
+        and ``message``, plus ``exception``: the rebuilt exception); harness
+        failures (:class:`RpcTimeoutError`, :class:`ChildExitedError`) raise.
+        """
+        result = cast("dict[str, Any]", self.call(
+            "traced", method, list(args), kwargs, sync_first=sync_first, wait=wait, timeout=rpc_timeout))
+        if not result.get("ok"):
+            result["exception"] = _exception_from_remote(result.get("error") or {})
+        return result
+
+    def watch_log_start(self, path: str, *, timeout: float = 10.0) -> dict[str, Any]:
+        """Start the child's re-arming data-watch log on ``path``."""
+        return cast("dict[str, Any]", self.call("watch_log_start", path, timeout=timeout))
+
+    def watch_log(self, path: str | None = None, *, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The child's watch-log entries so far."""
+        return cast("list[dict[str, Any]]", self.call("watch_log", path, timeout=timeout))
 
     # -- typed wrappers over the child's Coordinator ------------------------
     # Same names and arguments as Coordinator (kazoo); ``timeout`` here is the
@@ -172,9 +200,27 @@ class LocalCluster:
         start_timeout: float = 30.0,
         log_level: str = "INFO",
         options: Mapping[str, Any] | None = None,
+        hosts: Sequence[str] | None = None,
+        ports: Sequence[int] | None = None,
+        argv_prefix: Callable[[int], Sequence[str]] | None = None,
+        event_handler: Callable[[RpcProcess, dict[str, Any]], None] | None = None,
     ) -> None:
         """``options``: further Coordinator keyword arguments for every
-        member (JSON-able; ``raft_timing`` as a dict of RaftTiming fields)."""
+        member (JSON-able; ``raft_timing`` as a dict of RaftTiming fields).
+
+        ``hosts``/``ports``: member ``i`` binds ``hosts[i]:ports[i]``
+        (default: 127.0.0.1 and free ports); ``argv_prefix(i)``: a command
+        prefix for member ``i`` (e.g. ``ip netns exec NS``, see
+        :mod:`coord.testing.netns`)."""
+        if hosts is not None and len(hosts) != n:
+            raise ValueError(f"hosts must have {n} entries")
+        if ports is not None and len(ports) != n:
+            raise ValueError(f"ports must have {n} entries")
+        self.hosts = list(hosts) if hosts is not None else None
+        self.ports = list(ports) if ports is not None else None
+        self.argv_prefix = argv_prefix
+        #: Given to every member before it starts (see ``RpcProcess.event_handler``).
+        self.event_handler = event_handler
         if not 1 <= n <= 15:
             raise ValueError(f"n must be in 1..15, got {n}")
         self.n = n
@@ -200,8 +246,9 @@ class LocalCluster:
             raise RuntimeError("cluster already started")
         if self.log_dir is None:
             self.log_dir = Path(tempfile.mkdtemp(prefix="coord-cluster-logs-"))
-        ports = free_ports(self.n)
-        addresses = [f"{LOOPBACK}:{p}" for p in ports]
+        ports = self.ports if self.ports is not None else free_ports(self.n)
+        hosts = self.hosts if self.hosts is not None else [LOOPBACK] * self.n
+        addresses = [f"{h}:{p}" for h, p in zip(hosts, ports, strict=True)]
         for i, address in enumerate(addresses):
             data_dir = None
             if self.data_root is not None:
@@ -212,7 +259,9 @@ class LocalCluster:
                 session_timeout=self.session_timeout, secret=self.secret, name=f"member-{i}",
                 log_path=self.log_dir / f"member-{i}.log", start_timeout=self.start_timeout,
                 log_level=self.log_level, options=self.options,
+                argv_prefix=list(self.argv_prefix(i)) if self.argv_prefix is not None else (),
             ))
+            self.members[-1].event_handler = self.event_handler
         start_all(self.members, self.start_timeout + 5.0, on_failure=lambda: self.stop(timeout=5.0))
         logger.info("local cluster up: %s (logs in %s)", ", ".join(addresses), self.log_dir)
         return self

@@ -120,6 +120,13 @@ class RpcProcess:
         self._ready: concurrent.futures.Future[dict[str, Any]] = concurrent.futures.Future()
         self._reader: threading.Thread | None = None
         self._paused = False
+        #: How many times this child was spawned (a restarted member is a new
+        #: incarnation: its in-memory state, watches and session are new).
+        self.incarnation = 0
+        #: Called as ``event_handler(self, message)`` (on the reader thread)
+        #: for every unsolicited line other than ``ready``/``failed``: the
+        #: member child streams session states and watch logs this way.
+        self.event_handler: Callable[[RpcProcess, dict[str, Any]], None] | None = None
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -149,6 +156,7 @@ class RpcProcess:
                 self._ready = concurrent.futures.Future()
                 self._pending = {}
                 self._paused = False
+                self.incarnation += 1
                 self._proc = subprocess.Popen(  # argv built by us
                     self.argv,
                     stdin=subprocess.PIPE,
@@ -166,7 +174,7 @@ class RpcProcess:
                 _LIVE.add(self)
             proc = self._proc
             self._reader = threading.Thread(
-                target=self._read_loop, args=(proc, self._ready, self._pending),
+                target=self._read_loop, args=(proc, self._ready, self._pending, self.incarnation),
                 name=f"rpc-reader-{self.name}", daemon=True,
             )
             self._reader.start()
@@ -207,6 +215,13 @@ class RpcProcess:
     def alive(self) -> bool:
         """True while the child process exists (paused children count)."""
         return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def ready(self) -> bool:
+        """True once the running child printed its ``ready`` line (a member
+        that is still starting or replaying its journal is not ready)."""
+        fut = self._ready
+        return self.alive and fut.done() and fut.exception() is None
 
     @property
     def paused(self) -> bool:
@@ -355,6 +370,7 @@ class RpcProcess:
         proc: subprocess.Popen[bytes],
         ready: concurrent.futures.Future[dict[str, Any]],
         pending: dict[int, concurrent.futures.Future[Any]],
+        incarnation: int = 0,
     ) -> None:
         """Reader thread: route reply lines to their callers until EOF."""
         assert proc.stdout is not None
@@ -366,6 +382,7 @@ class RpcProcess:
                     logger.warning("%s: unparsable line from child: %r", self.name, raw[:200])
                     continue
                 if "event" in msg:
+                    msg["incarnation"] = incarnation
                     self._on_event(msg, ready)
                     continue
                 fut = pending.get(msg.get("id", -1))
@@ -400,7 +417,14 @@ class RpcProcess:
                 f"{self.name} failed to start: {err.get('type')}: {err.get('message')}"
             ))
         else:
-            logger.debug("%s: event %s", self.name, msg)
+            handler = self.event_handler
+            if handler is None:
+                logger.debug("%s: event %s", self.name, msg)
+                return
+            try:
+                handler(self, decode_value(dict(msg)))
+            except Exception:  # a handler bug must not kill the reader thread
+                logger.exception("%s: event handler failed on %s", self.name, kind)
 
     # -- diagnostics -------------------------------------------------------
 

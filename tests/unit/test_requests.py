@@ -140,7 +140,7 @@ def test_in_flight_requests_are_bounded() -> None:
     tracker.submit(create_op("/2"), _created_path, 5.0)
     with pytest.raises(errors.OperationTimeoutError, match="2 requests are already in flight"):
         tracker.submit(create_op("/3"), _created_path, 0.05)
-    log.commit(log.proposed[-1], tracker)
+    log.commit(log.proposed[-2], tracker)
     tracker.submit(create_op("/3"), _created_path, 0.05)  # a slot freed up
 
 
@@ -164,3 +164,21 @@ def test_a_new_session_fails_the_old_sessions_requests() -> None:
     tracker.begin_session(8)
     with pytest.raises(errors.SessionExpiredError):
         future.result(0)
+
+
+def test_a_request_that_overtook_a_lost_one_waits_and_the_gap_is_resent() -> None:
+    log, clock = InMemoryLog(), FakeClock()
+    tracker = _tracker(log, clock, retry_interval_s=1.0)
+    _open(log, tracker)
+    first = tracker.submit(create_op("/first"), _created_path, 10.0)
+    lost = log.proposed[-1]
+    second = tracker.submit(create_op("/first/second"), _created_path, 10.0)
+    overtaking = log.proposed[-1]
+    refused = log.commit(overtaking, tracker)  # arrives first: the session's order says no
+    assert refused.result[0] == errors.ErrorCode.OUT_OF_ORDER and not second.done()
+    clock.now += 0.05
+    tracker.tick()  # re-sends the gap first, then the refused one
+    assert log.proposed[-2:] == [lost, overtaking]
+    log.commit(log.proposed[-2], tracker)
+    log.commit(log.proposed[-1], tracker)
+    assert first.result(0) == "/first" and second.result(0) == "/first/second"

@@ -653,3 +653,40 @@ def test_pure_modules_import_nothing_impure(module: str) -> None:
         else:
             continue
         assert set(names) <= allowed, f"{module} imports {names}"
+
+
+# ----------------------------------------------------------------- FIFO per session
+
+
+def test_a_sessions_requests_apply_in_request_order(d: Driver) -> None:
+    d.send(1, 1, open_session_op(5000))
+    before = d.tree.snapshot()
+    early = d.send(1, 3, create_op("/second"))  # request 2 has not arrived
+    assert early.result == (ErrorCode.OUT_OF_ORDER, None) and early.duplicate
+    assert d.tree.snapshot() == before, "an out-of-order request must change nothing"
+    assert d.send(1, 2, create_op("/first")).result[0] == OK
+    assert d.send(1, 3, create_op("/second")).result[0] == OK
+    assert d.tree.stat("/first").czxid < d.tree.stat("/second").czxid
+
+
+def test_a_cancel_overtakes_and_settles_the_gap(d: Driver) -> None:
+    d.send(1, 1, open_session_op(5000))
+    assert d.send(1, 4, ("cancel", 2)).result == (OK, None)  # the cancel itself is not held back
+    assert d.send(1, 2, create_op("/lost")).result == (ErrorCode.CANCELLED, None)
+    assert d.send(1, 3, create_op("/next")).result[0] == OK
+    assert d.tree.stat("/lost") is None
+
+
+def test_acknowledging_past_a_gap_unblocks_the_session(d: Driver) -> None:
+    d.send(1, 1, open_session_op(5000))
+    # the proposer gave up on request 2 (unknown outcome) and moved on
+    assert d.send(1, 3, create_op("/after"), ack=3).result[0] == OK
+    assert d.send(1, 2, create_op("/abandoned")).result == (ErrorCode.STALE_REQUEST, None)
+    assert d.tree.stat("/abandoned") is None
+
+
+def test_session_ids_start_at_the_opening_request_and_survive_a_restore(d: Driver) -> None:
+    d.send(1, 7, create_op("/x"))  # before the session exists: refused, id 7 consumed
+    d.send(1, 8, open_session_op(5000))
+    restored = Tree.restore(d.tree.snapshot())
+    assert restored.apply((1, 1, 9, 0, T0, create_op("/y"))).result[0] == OK

@@ -158,8 +158,8 @@ def test_generated_log_exercises_every_op_and_outcome() -> None:
         events += len(applied.events)
     for op in ("create", "delete", "set", "check", "multi", "close_session", "expire_session", "cancel"):
         assert (op, 0) in seen, op
-    for code in (-101, -103, -108, -110, -111, -112, 1, 2):
+    for code in (-101, -103, -108, -110, -111, -112, 1, 2, 3):  # 3: refused out of session order
         assert any(c == code for _, c in seen), code
-    assert events > 500
+    assert events > 300
     assert ("create", 0) in seen and ("multi", -101) in seen
     assert Tree.restore(tree.snapshot()).snapshot() == tree.snapshot()

@@ -85,12 +85,21 @@ class Model:
                 return (int(ErrorCode.STALE_REQUEST), None), [], True
             if rid in session["results"]:
                 return session["results"][rid], [], True
+            # FIFO per session: only the lowest undecided id applies (a cancel may overtake)
+            expected = max(1, session["ack"])
+            while expected in session["results"]:
+                expected += 1
+            if op[0] != "cancel" and rid != expected:
+                return (int(ErrorCode.OUT_OF_ORDER), None), [], True
+        opening = sid and session is None
         self.time = max(self.time, time_ms)
         if op[0] not in ("keepalive", "sync"):
             self.zxid += 1
         events: list = []
         result = getattr(self, "op_" + op[0])(sid, op, events)
         session = self.sessions.get(sid) if sid else None
+        if session is not None and opening:
+            session["ack"] = max(session["ack"], rid)  # a session's ids start at its opening request
         if session is not None:
             session["activity"] += 1
             session["ack"] = max(session["ack"], ack)
