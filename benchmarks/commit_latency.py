@@ -82,6 +82,7 @@ class Config:
     only: str = "both"
     value_size: int = 64
     durable: bool = False
+    fsync: bool = False
     floor_conf: dict[str, Any] = field(default_factory=dict)
     start_timeout: float = 30.0
     keep_logs: bool = False
@@ -211,8 +212,9 @@ def run_floor(cfg: Config, secret: str | None, work: Path, tag: str) -> dict[str
 def run_coord(cfg: Config, secret: str | None, work: Path, tag: str) -> dict[str, Any]:
     progress("coord: starting 3 member processes")
     data_root = work / f"data-{tag}" if cfg.durable else None
+    options = {"durability": "fsync"} if cfg.fsync else {}
     with LocalCluster(3, data_root=data_root, secret=secret, log_dir=work / "logs" / tag,
-                      start_timeout=cfg.start_timeout, log_level="WARNING") as cluster:
+                      start_timeout=cfg.start_timeout, log_level="WARNING", options=options) as cluster:
         lead = cluster.leader()
         follower = next(m for m in cluster.live_members() if m is not lead)
         res = measure("coord", lead, follower, cfg, tag)
@@ -251,7 +253,9 @@ def _fmt(v: float, width: int = 7, digits: int = 2) -> str:
 def print_table(results: dict[str, list[dict[str, Any]]], cfg: Config) -> None:
     """Side-by-side latency and throughput tables with coord/floor ratios."""
     secret = "on (Fernet)" if cfg.secret else "off"
-    storage = "data_dir / journal" if cfg.durable else "memory only"
+    storage = "memory only"
+    if cfg.durable:
+        storage = "data_dir, coord journal fsynced before every ack" if cfg.fsync else "data_dir / journal"
     print()
     print(f"coord vs bare pysyncobj: 3 processes on {LOOPBACK}, secret {secret}, {storage}, "
           f"{cfg.repeats} repeat(s) (median shown)")
@@ -337,6 +341,8 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     p.add_argument("--value-size", type=int, default=64)
     p.add_argument("--durable", action="store_true",
                    help="coord with a data_dir, pysyncobj with journalFile+fullDumpFile")
+    p.add_argument("--fsync", action="store_true",
+                   help="coord with durability='fsync' (implies --durable); the floor cannot fsync")
     p.add_argument("--floor-conf", default="{}", help="extra SyncObjConf settings for the floor (JSON)")
     p.add_argument("--quick", action="store_true", help="smoke run: tiny n, one repeat")
     p.add_argument("--json", dest="json_path", default=None, help="also write raw results here")
@@ -353,7 +359,8 @@ def parse_args(argv: Sequence[str] | None) -> Config:
         repeats=1 if quick else max(1, min(args.repeats, 20)),
         only=args.only,
         value_size=args.value_size,
-        durable=args.durable,
+        durable=args.durable or args.fsync,
+        fsync=args.fsync,
         floor_conf=json.loads(args.floor_conf),
         keep_logs=args.keep_logs,
         json_path=args.json_path,

@@ -179,6 +179,7 @@ class Member:
         self._opening_session = False
         self._poisoned = False
         self._started = False
+        self._serving = False  # start() completed and stop() not yet begun
         self._stopping = False
         self._dispatcher: Dispatcher | None = None
         self._replicator: Replicator | None = None
@@ -259,6 +260,9 @@ class Member:
         except BaseException:
             self.stop()
             raise
+        # Only now may callers read or write: before, the replica may be half
+        # replayed and writes would carry no session (and no deduplication).
+        self._serving = True
         logger.info("member %s started (session 0x%x)", self.address, self.session_id)
 
     def stop(self) -> None:
@@ -270,6 +274,7 @@ class Member:
         if not self._started or self._stopping:
             return
         self._stopping = True
+        self._serving = False
         requests = self._requests
         if self._can_close_session():
             assert requests is not None
@@ -386,7 +391,9 @@ class Member:
 
     def _check_session_gone(self) -> None:
         requests = self._requests
-        if requests is None or self._session_lost or self._stopping:
+        # While its open_session is pending, a session is not in the tree yet:
+        # a replayed close/expire of an older session must not count as losing it.
+        if requests is None or self._session_lost or self._stopping or self._opening_session:
             return
         if requests.session_id and not self._tree.has_session(requests.session_id):
             self._session_lost = True
@@ -480,8 +487,8 @@ class Member:
             self._dispatcher.submit(listener, state)
 
     def check_usable(self) -> None:
-        if not self._started:
-            raise NotReadyError(f"member {self.address} is not started")
+        if not self._serving:
+            raise NotReadyError(f"member {self.address} is not started (or still starting)")
         if self._poisoned:
             raise PoisonedError(f"member {self.address} stopped serving after an internal apply error")
 
@@ -517,7 +524,7 @@ class Member:
 
     @property
     def connected(self) -> bool:
-        return self._started and self._liveness.state == SessionState.CONNECTED
+        return self._serving and self._liveness.state == SessionState.CONNECTED
 
     def add_listener(self, listener: Callable[[str], Any]) -> None:
         """Call ``listener(state)`` on CONNECTED / SUSPENDED / LOST changes

@@ -28,6 +28,10 @@ Rules this module enforces, because pysyncobj 0.3.17 does not:
 * a follower advances its commit index only over entries verified to match
   the leader's log (R2): snapshot-path messages (no ``prevLogIdx``) cannot
   commit a follower's own unverified entries;
+* the journal is coord's own (``_CoordJournal``, R3): append-only and
+  checksummed, compacted by an atomic rename instead of pysyncobj's
+  in-place rewrite, finishing on restart a compaction a crash interrupted,
+  and refusing to start from an unreadable term/vote file;
 * with ``durability="fsync"`` the journal and the term/vote are on stable
   storage before any message leaves the member and before any entry is
   applied (and so acknowledged) locally.
@@ -44,17 +48,21 @@ import dataclasses
 import functools
 import heapq
 import itertools
+import json
 import logging
 import os
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pysyncobj.pickle as raft_pickle
 import pysyncobj.syncobj as raft_syncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
-from pysyncobj.journal import FileJournal, MetaStorer, createJournal
+from pysyncobj.journal import Journal, createJournal
+from pysyncobj.serializer import Serializer
 from pysyncobj.transport import TCPTransport
 from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
@@ -71,9 +79,9 @@ SUPPORTED_PYSYNCOBJ_VERSION = "0.3.17"
 JOURNAL_FILE = "raft.journal"
 DUMP_FILE = "raft.dump"
 
-#: Durability modes. ``process-crash``: pysyncobj's mmap journal, which
-#: survives the member's own crash (kill -9) but not an OS crash or power
-#: loss. ``fsync``: the journal, the term/vote file and the snapshot are
+#: Durability modes. ``process-crash``: coord's journal without fsync, which
+#: survives the member's own crash (kill -9: completed writes sit in the page
+#: cache) but not an OS crash or power loss. ``fsync``: the journal, the term/vote file and the snapshot are
 #: fsynced before the member sends any message or applies any entry.
 DURABILITY_PROCESS_CRASH = "process-crash"
 DURABILITY_FSYNC = "fsync"
@@ -432,87 +440,405 @@ def _fsync_file(path: str) -> None:
             os.close(fd)
 
 
-class _DurableMetaStorer(MetaStorer):  # type: ignore[misc]
-    """pysyncobj's term/vote/commit-index file, written durably: the new
-    file is fsynced before it replaces the old one, and the directory after
-    (pysyncobj only flushes Python's buffer, R3)."""
-
-    def __init__(self, path: str) -> None:
-        super().__init__(path)
-        self._coord_path = path
-
-    def storeMeta(self, meta: dict[str, Any]) -> None:  # noqa: N802 - pysyncobj's name
-        tmp = self._coord_path + ".tmp"
-        with open(tmp, "wb") as file:
-            file.write(raft_pickle.dumps(meta))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(tmp, self._coord_path)
-        _fsync_directory(os.path.dirname(self._coord_path) or ".")
+def _write_all(fd: int, data: bytes, offset: int) -> None:
+    """``pwrite`` all of ``data`` at ``offset`` (a short write is retried)."""
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
 
 
-class _FsyncFileJournal(FileJournal):  # type: ignore[misc]
-    """pysyncobj's mmap journal plus the fsyncs Raft requires (``durability="fsync"``).
+#: Journal file layout (all integers little-endian)::
+#:
+#:     magic (8 bytes)
+#:     record*: payload length (u32) | CRC32 of length bytes + payload (u32)
+#:              | payload = idx (u64) | term (u64) | command bytes
+_JOURNAL_MAGIC = b"COORDJ\x00\x01"
+_RECORD_HEAD = struct.Struct("<II")
+_ENTRY_HEAD = struct.Struct("<QQ")
+#: Meta file layout: magic (8 bytes) | payload length (u32) | CRC32 (u32) | JSON payload.
+_META_MAGIC = b"COORDM\x00\x01"
+_META_HEAD = struct.Struct("<II")
+#: How much of a rewritten journal is buffered before each ``os.write``.
+_WRITE_CHUNK = 1 << 20
 
-    Writes go to the mmap as before and mark the journal unsynced; ``sync``
-    (msync + fsync) runs at the durability barrier: before this member sends
-    any message (so a follower's AppendEntries reply, a leader's
-    AppendEntries and a vote all leave only after the entries they reflect
-    are durable) and before it applies an entry (so a lone member, which
-    commits without sending anything, acknowledges only durable writes).
-    One fsync covers a whole batch of appended entries. The term and vote
-    are stored synchronously by pysyncobj through ``_DurableMetaStorer``.
-    Before the journal forgets entries (compaction or a snapshot install),
-    the snapshot file that covers them is fsynced.
+RaftEntry = tuple[bytes, int, int]  # (command, index, term), pysyncobj's journal entry
+
+
+def _encode_record(entry: RaftEntry) -> bytes:
+    command, idx, term = entry
+    payload = _ENTRY_HEAD.pack(idx, term) + command
+    length = struct.pack("<I", len(payload))
+    return length + struct.pack("<I", zlib.crc32(payload, zlib.crc32(length))) + payload
+
+
+def _read_journal(path: str) -> tuple[list[RaftEntry], list[int], int, int]:
+    """Parse the journal at ``path``.
+
+    Returns the entries, the file offset of each record, the end of the
+    last good record and the file size. Reading stops at the first record
+    that is incomplete (a crash mid-append) or fails its CRC (a torn or
+    damaged write); nothing after it is trusted.
+    """
+    with open(path, "rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        magic = file.read(len(_JOURNAL_MAGIC))
+        if magic != _JOURNAL_MAGIC:
+            hint = (
+                " (it is in pysyncobj's own FileJournal format, written by an older coord: "
+                "start this member from an empty data_dir so it catches up from its peers)"
+                if magic == b"PYSYNCOBJ"[: len(_JOURNAL_MAGIC)]
+                else ""
+            )
+            raise ConfigurationError(f"{path} is not a coord Raft journal{hint}; refusing to start")
+        entries: list[RaftEntry] = []
+        offsets: list[int] = []
+        good = len(_JOURNAL_MAGIC)
+        while True:
+            head = file.read(_RECORD_HEAD.size)
+            if len(head) < _RECORD_HEAD.size:
+                break
+            length, crc = _RECORD_HEAD.unpack(head)
+            if length < _ENTRY_HEAD.size or length > size - good - _RECORD_HEAD.size:
+                break
+            payload = file.read(length)
+            if len(payload) < length or zlib.crc32(payload, zlib.crc32(head[:4])) != crc:
+                break
+            idx, term = _ENTRY_HEAD.unpack_from(payload)
+            entries.append((payload[_ENTRY_HEAD.size :], idx, term))
+            offsets.append(good)
+            good += _RECORD_HEAD.size + length
+    return entries, offsets, good, size
+
+
+def _read_meta(path: str) -> dict[str, Any]:
+    """The term, vote and commit index stored at ``path`` ({} if there is no file).
+
+    A file that exists but cannot be read back intact raises: silently
+    forgetting the vote would let this member vote twice in one term (R3).
+    """
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except FileNotFoundError:
+        return {}
+    head_end = len(_META_MAGIC) + _META_HEAD.size
+    problem = None
+    if not data.startswith(_META_MAGIC) or len(data) < head_end:
+        problem = "it is not in coord's format"
+    else:
+        length, crc = _META_HEAD.unpack_from(data, len(_META_MAGIC))
+        payload = data[head_end:]
+        if len(payload) != length or zlib.crc32(payload) != crc:
+            problem = "its checksum does not match (damaged or torn)"
+        else:
+            try:
+                meta = json.loads(payload)
+            except ValueError:
+                problem = "its content is not valid"
+            else:
+                if (
+                    isinstance(meta, dict)
+                    and isinstance(meta.get("term"), int)
+                    and isinstance(meta.get("commit_index"), int)
+                    and (meta.get("voted_for") is None or isinstance(meta.get("voted_for"), str))
+                ):
+                    return meta
+                problem = "its content is not valid"
+    raise ConfigurationError(
+        f"the Raft term/vote file {path} cannot be read: {problem}. Refusing to start, because "
+        "forgetting this member's vote could let it vote twice in one term; restore the file, or "
+        "wipe this member's data_dir so it rejoins as a new, empty member"
+    )
+
+
+class _CoordJournal(Journal):  # type: ignore[misc]
+    """coord's Raft journal: pysyncobj's ``Journal`` interface over an
+    append-only, checksummed file (replaces pysyncobj's ``FileJournal``, R3).
+
+    **Format.** A magic header, then one record per entry: length, CRC32,
+    index, term, command (``_encode_record``). Appends are plain
+    ``os.pwrite`` calls at the end (no mmap). On open, records are read up
+    to the first incomplete or corrupt one and the file is truncated there:
+    a torn tail is a crash in the middle of an append. In ``fsync`` mode
+    such an entry was never acknowledged (nothing leaves the member before
+    ``sync``); in the default mode a SIGKILL cannot tear a completed
+    ``os.write`` (the page cache keeps it), so nothing acknowledged is torn.
+
+    **Raft truncation** (``deleteEntriesFrom``, a conflicting tail) is one
+    ``ftruncate`` at the first removed record.
+
+    **Compaction** (``deleteEntriesTo``) never rewrites the journal in
+    place: the kept entries are written to ``<journal>.compact`` (fsynced in
+    fsync mode), which ``os.replace`` puts over the journal (directory
+    fsynced in fsync mode), then the new file is reopened. A kill at any
+    point leaves either the old complete journal or the new complete one.
+
+    **The snapshot interplay.** pysyncobj (``useFork=False``) compacts in
+    two ticks: ``__tryLogCompaction`` writes ``raft.dump`` (tmp file +
+    rename) holding the state up to entry ``A`` and the entries ``A-1`` and
+    ``A``; on a later tick it calls ``deleteEntriesTo`` so the journal
+    starts at ``A-1``. On restart, ``__loadDumpFile`` checks that the
+    journal's first two entries equal the dump's two, and if not it
+    *clears the journal and keeps only those two*. A kill after the dump
+    replaced the old one but before the journal was compacted (a whole
+    tick, or the compaction itself) therefore used to throw away every
+    entry after ``A``, entries this member may have acknowledged. So on
+    open this journal reads the dump's two entries and, if it holds them
+    at the same position (same index, term and command), it finishes the
+    interrupted compaction (the same crash-safe ``deleteEntriesTo``) before
+    pysyncobj looks: the check passes and every entry after ``A`` stays.
+    Where the journal does not hold them (its entries conflict with, or
+    all precede, the snapshot) pysyncobj's clear is right and is left
+    alone. This costs one extra read of the dump per start.
+
+    ``clear()`` (only ever followed at once by adding the dump's two
+    entries, in ``__loadDumpFile``) touches no disk: the file keeps its
+    old content until the next write, which rewrites the journal whole,
+    the same crash-safe way. A kill between the clear and the adds thus
+    leaves the old journal, never an empty one.
+
+    **Meta** (term, vote, commit index) is a CRC-checked JSON file written
+    to ``.meta.tmp`` and renamed over ``.meta`` (fsync of the file and the
+    directory in fsync mode). The term and vote are stored before
+    ``setCurrentTerm`` returns (Raft needs them stored before any vote
+    request or grant is sent); the commit index, which is only a restart
+    hint, once a second. An unreadable meta file raises at open instead of
+    resetting the vote.
+
+    **fsync mode** (``durable=True``). Appends and truncations mark the
+    journal unsynced; ``sync`` fsyncs it and runs at the durability
+    barrier: before this member sends any message and before it applies
+    (and so acknowledges) an entry; one fsync covers a batch of appends.
+    Before the journal forgets entries (compaction, snapshot install), the
+    snapshot that covers them is fsynced. Without it nothing is fsynced:
+    the default mode survives the member's own crash (SIGKILL), not an OS
+    crash or power loss.
     """
 
-    def __init__(self, path: str, dump_path: str | None) -> None:
-        super().__init__(path)
-        if not hasattr(self, "_FileJournal__metaStorer"):
-            raise ConfigurationError("pysyncobj's FileJournal changed: cannot install the durable term/vote store")
-        # FileJournal builds its own MetaStorer; swap in the durable one.
-        self._FileJournal__metaStorer = _DurableMetaStorer(path + ".meta")
-        self._coord_path = path
-        self._coord_dump_path = dump_path
-        self._coord_fd = os.open(path, os.O_RDWR)
-        self._coord_unsynced = True
+    def __init__(self, path: str, dump_path: str | None, *, durable: bool) -> None:
+        self._path = path
+        self._compact_path = path + ".compact"
+        self._meta_path = path + ".meta"
+        self._dump_path = dump_path
+        self._durable = durable
+        self._directory = os.path.dirname(path) or "."
+        self._meta = _read_meta(self._meta_path)
+        self._meta_dirty = False
+        self._unsynced = False
+        self._pending_clear = False
+        self._fd: int | None = None
+        for leftover in (self._compact_path, self._meta_path + ".tmp"):  # an interrupted rewrite
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(leftover)
+        if not os.path.exists(path):
+            self._replace_with([])
+        else:
+            self._entries, self._offsets, self._size, file_size = _read_journal(path)
+            self._fd = os.open(path, os.O_RDWR)
+            if self._size < file_size:
+                logger.warning(
+                    "journal %s: dropping %d bytes after the last intact record (a write cut short by a crash)",
+                    path,
+                    file_size - self._size,
+                )
+                os.ftruncate(self._fd, self._size)
+                self._unsynced = durable
+                self.sync()
+        self._finish_interrupted_compaction()
+
+    # -- pysyncobj's Journal interface -------------------------------------
+
+    def add(self, command: bytes, idx: int, term: int) -> None:
+        entry = (raft_pickle.to_bytes(command), idx, term)
+        if self._pending_clear:
+            self._replace_with([entry])
+            return
+        record = _encode_record(entry)
+        assert self._fd is not None, "the journal is closed"
+        try:
+            _write_all(self._fd, record, self._size)
+        except OSError:
+            with contextlib.suppress(OSError):  # leave no partial record behind
+                os.ftruncate(self._fd, self._size)
+            raise
+        self._offsets.append(self._size)
+        self._size += len(record)
+        self._entries.append(entry)
+        self._unsynced = self._durable
+
+    def clear(self) -> None:
+        # Deferred: see the class docstring. Readers see an empty journal now.
+        self._entries, self._offsets = [], []
+        self._pending_clear = True
+
+    def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802, N803 - pysyncobj's names
+        kept = len(self._entries[:entryFrom])
+        if self._pending_clear:
+            self._replace_with(self._entries[:kept])
+            return
+        if kept == len(self._entries):
+            return
+        assert self._fd is not None, "the journal is closed"
+        end = self._offsets[kept]
+        os.ftruncate(self._fd, end)
+        self._size = end
+        self._entries, self._offsets = self._entries[:kept], self._offsets[:kept]
+        self._unsynced = self._durable
+
+    def deleteEntriesTo(self, entryTo: int) -> None:  # noqa: N802, N803 - pysyncobj's names
+        self._replace_with(self._entries[entryTo:])
+
+    def __getitem__(self, item: int | slice) -> Any:
+        return self._entries[item]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def setRaftCommitIndex(self, raftCommitIndex: int) -> None:  # noqa: N802, N803 - pysyncobj's names
+        if self._meta.get("commit_index") != raftCommitIndex:
+            self._meta["commit_index"] = raftCommitIndex
+            self._meta_dirty = True
+
+    def getRaftCommitIndex(self) -> int:  # noqa: N802 - pysyncobj's name
+        return int(self._meta.get("commit_index", 1))
+
+    def setCurrentTerm(self, term: int, votedForNodeId: str | None) -> None:  # noqa: N802, N803
+        self._meta["term"] = term
+        self._meta["voted_for"] = votedForNodeId
+        self._store_meta()
+
+    def getCurrentTerm(self) -> int:  # noqa: N802 - pysyncobj's name
+        return int(self._meta.get("term", 0))
+
+    def getVotedForNodeId(self) -> str | None:  # noqa: N802 - pysyncobj's name
+        voted_for = self._meta.get("voted_for")
+        return None if voted_for is None else str(voted_for)
+
+    def onOneSecondTimer(self) -> None:  # noqa: N802 - pysyncobj's name
+        if self._meta_dirty:
+            self._store_meta()
+
+    def flush(self) -> None:
         self.sync()
-        _fsync_directory(os.path.dirname(path) or ".")
+
+    def _destroy(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            if self._meta_dirty:
+                self._store_meta()
+            self.sync()
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    # -- durability --------------------------------------------------------
 
     @property
     def unsynced(self) -> bool:
-        """Whether journal writes are waiting for ``sync``."""
-        return self._coord_unsynced
+        """Whether journal writes are waiting for ``sync`` (fsync mode only)."""
+        return self._unsynced or self._pending_clear
 
     def sync(self) -> None:
-        """Make every journal write so far durable (cheap when there is none)."""
-        if not self._coord_unsynced:
-            return
-        self.flush()  # msync of the mmap
-        os.fsync(self._coord_fd)
-        self._coord_unsynced = False
+        """Make every journal change so far durable (a no-op in the default
+        mode, and cheap when nothing changed)."""
+        if self._pending_clear:
+            self._replace_with(self._entries)
+        if self._unsynced and self._fd is not None:
+            os.fsync(self._fd)
+            self._unsynced = False
 
-    def add(self, command: bytes, idx: int, term: int) -> None:
-        super().add(command, idx, term)
-        self._coord_unsynced = True
+    # -- internals ---------------------------------------------------------
 
-    def clear(self) -> None:
-        if self._coord_dump_path is not None and os.path.exists(self._coord_dump_path):
-            _fsync_file(self._coord_dump_path)
-            _fsync_directory(os.path.dirname(self._coord_dump_path) or ".")
-        super().clear()
-        self._coord_unsynced = True
-
-    def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802, N803 - pysyncobj's names
-        super().deleteEntriesFrom(entryFrom)
-        self._coord_unsynced = True
-
-    def _destroy(self) -> None:
+    def _store_meta(self) -> None:
+        voted_for = self._meta.get("voted_for")
+        if voted_for is not None and not isinstance(voted_for, str):
+            # Fail now, not at the next start, where the file would be refused.
+            raise TypeError(f"coord stores node ids as addresses (str), got {voted_for!r}")
+        meta = {
+            "term": int(self._meta.get("term", 0)),
+            "voted_for": voted_for,
+            "commit_index": int(self._meta.get("commit_index", 1)),
+        }
+        payload = json.dumps(meta, sort_keys=True).encode()
+        tmp = self._meta_path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            self.sync()
+            _write_all(fd, _META_MAGIC + _META_HEAD.pack(len(payload), zlib.crc32(payload)) + payload, 0)
+            if self._durable:
+                os.fsync(fd)
         finally:
-            super()._destroy()
-            os.close(self._coord_fd)
+            os.close(fd)
+        os.replace(tmp, self._meta_path)
+        if self._durable:
+            _fsync_directory(self._directory)
+        self._meta_dirty = False
+
+    def _replace_with(self, entries: list[RaftEntry]) -> None:
+        """Make ``entries`` the whole journal, crash-atomically: write them to
+        ``.compact``, then rename that over the journal and reopen it."""
+        if self._durable and self._dump_path is not None and os.path.exists(self._dump_path):
+            # The journal may forget entries now: the snapshot covering them first.
+            _fsync_file(self._dump_path)
+            _fsync_directory(os.path.dirname(self._dump_path) or ".")
+        offsets: list[int] = []
+        fd = os.open(self._compact_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            chunk, position, size = [_JOURNAL_MAGIC], 0, len(_JOURNAL_MAGIC)
+            buffered = size
+            for entry in entries:
+                record = _encode_record(entry)
+                offsets.append(size)
+                size += len(record)
+                chunk.append(record)
+                buffered += len(record)
+                if buffered >= _WRITE_CHUNK:
+                    data = b"".join(chunk)
+                    _write_all(fd, data, position)
+                    position += len(data)
+                    chunk, buffered = [], 0
+            _write_all(fd, b"".join(chunk), position)
+            if self._durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._install_compacted()
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd = os.open(self._path, os.O_RDWR)
+        self._entries, self._offsets, self._size = list(entries), offsets, size
+        self._pending_clear = False
+        self._unsynced = False  # the new file is already synced in fsync mode
+
+    def _install_compacted(self) -> None:
+        """The commit point of a rewrite: ``.compact`` becomes the journal.
+        (A separate method so a test can hold a member right before it.)"""
+        os.replace(self._compact_path, self._path)
+        if self._durable:
+            _fsync_directory(self._directory)
+
+    def _finish_interrupted_compaction(self) -> None:
+        """If the snapshot's two entries sit inside this journal (a crash
+        after the snapshot was written and before the journal was compacted
+        to it), compact now, so pysyncobj's restart check keeps every entry
+        after the snapshot (see the class docstring)."""
+        if self._dump_path is None or not os.path.exists(self._dump_path) or len(self._entries) < 3:
+            return
+        try:
+            dump = Serializer(self._dump_path, 0, False, None, None, None).deserialize()
+            before_last, last = tuple(dump[2]), tuple(dump[1])
+        except Exception:  # pysyncobj will report the unreadable snapshot itself
+            logger.warning("journal %s: could not read the snapshot %s", self._path, self._dump_path, exc_info=True)
+            return
+        position = before_last[1] - self._entries[0][1]
+        if 0 < position < len(self._entries) - 1 and self._entries[position : position + 2] == [before_last, last]:
+            logger.info(
+                "journal %s: finishing a compaction interrupted by a crash (%d entries now in the snapshot)",
+                self._path,
+                position,
+            )
+            self.deleteEntriesTo(position)
 
 
 _JOURNAL_FACTORY_LOCK = threading.Lock()
@@ -709,11 +1035,10 @@ class Replicator:
         dump_file = files["dump"]
 
         def make_journal(journal_file: str | None) -> Any:
-            if durability == DURABILITY_FSYNC:
-                assert journal_file is not None
-                journal = _FsyncFileJournal(journal_file, dump_file)
+            if journal_file is None:
+                journal = createJournal(None)  # no data_dir: pysyncobj's in-memory journal
             else:
-                journal = createJournal(journal_file)
+                journal = _CoordJournal(journal_file, dump_file, durable=durability == DURABILITY_FSYNC)
             self._raft_log.journal = journal
             return journal
 
@@ -790,8 +1115,8 @@ class Replicator:
         )
 
     def _last_log_index(self, fallback: int) -> int:
-        # Read from the caller's thread: compaction briefly empties the
-        # journal, so a miss falls back to the commit index.
+        # Read from the caller's thread: loading a snapshot briefly empties
+        # the journal, so a miss falls back to the commit index.
         try:
             return self._raft_log.last_index()
         except (IndexError, TypeError):

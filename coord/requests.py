@@ -330,7 +330,9 @@ class RequestTracker:
         future = pending.future
         if future.done():
             return
-        if applied is not None and hasattr(future, "zxid"):
+        if applied is not None and hasattr(future, "zxid") and not applied.duplicate:
+            # A duplicate's answer comes from the dedup table: the zxid the
+            # entry applied at is not known here, so none is claimed.
             future.zxid = applied.zxid
         if exc is None and applied is not None:
             try:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import ops
 from .errors import ErrorCode, RolledBackError, RuntimeInconsistency, error_for_code
+from .member import check_timeout
 from .tree import Applied
 
 if TYPE_CHECKING:
@@ -83,12 +84,14 @@ class Transaction:
     def _add(self, op: tuple[Any, ...]) -> None:
         if self.committed:
             raise ValueError("Transaction already committed")
+        ops.check_size(op, self._client.max_data_bytes)  # a bad op raises when added
         self._ops.append(op)
 
     def commit_async(self, timeout: float | None = None) -> concurrent.futures.Future[list[Any]]:
         """Commit; the Future's result is the per-op result list."""
         if self.committed:
             raise ValueError("Transaction already committed")
+        check_timeout(timeout)  # before the transaction counts as committed
         self.committed = True
         if not self._ops:  # ZooKeeper accepts an empty multi and returns no results
             empty: concurrent.futures.Future[list[Any]] = concurrent.futures.Future()

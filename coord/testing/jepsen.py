@@ -434,17 +434,21 @@ def summarize(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "unknown": sum(len(r["unknown"]) for r in done),
         "lost_acknowledged": sum(r["lost"] for r in done),
         "invalid_runs": [r["index"] for r in done if not r["valid"]],
-        "external": sorted({f"{k}={v['status']}" for r in done for k, v in r["external"].items()}),
+        "external": {name: dict(collections.Counter(r["external"][name]["status"] for r in done
+                                                    if name in r["external"]))
+                     for name in sorted({k for r in done for k in r["external"]})},
         "valid": bool(done) and all(r["valid"] for r in done),
     }
 
 
 def format_summary(s: dict[str, Any]) -> str:
     faults = " ".join(f"{k} {v}" for k, v in sorted(s["faults"].items())) or "none"
+    checkers = "; ".join(f"{name}: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+                         for name, counts in s["external"].items())
     return (f"TOTAL: {s['runs']} runs ({s['skipped']} skipped)  ops {s['ops']['total']} (ok {s['ops']['ok']} "
             f"fail {s['ops']['fail']} info {s['ops']['info']})  faults {s['faults_total']} ({faults})  "
             f"anomalies {s['anomalies']}  unknown {s['unknown']}  lost-acked {s['lost_acknowledged']}  "
-            f"checkers {' '.join(s['external'])}  => {'PASS' if s['valid'] else 'FAIL'}")
+            f"checkers {checkers}  => {'PASS' if s['valid'] else 'FAIL'}")
 
 
 def run_many(cfg: RunConfig, runs: int, out_dir: Path, *, print_fn: Callable[[str], None] = print,
@@ -476,7 +480,11 @@ def recheck(out_dir: Path, workloads: Sequence[str], *, print_fn: Callable[[str]
     for i, run_dir in enumerate(sorted(p for p in out_dir.glob("run-*") if p.is_dir())):
         events = History.load(run_dir / "history.jsonl")
         observations = Observations.load(run_dir / "observations.jsonl")
-        result = check_run(events, observations, workloads)
+        alarms: list[str] = []
+        with contextlib.suppress(OSError, ValueError):  # harness alarms are not in the history
+            saved = json.loads((run_dir / "check.json").read_text())
+            alarms = [a[len("alarm: "):] for a in saved.get("anomalies", []) if a.startswith("alarm: ")]
+        result = check_run(events, observations, workloads, alarms)
         seed = int(run_dir.name.rsplit("seed", 1)[1]) if "seed" in run_dir.name else 0
         result.update(index=i, seed=seed, seconds=0.0, notes=[f"re-checked {run_dir.name}"])
         print_fn(format_run(result))

@@ -73,6 +73,7 @@ from typing import Any, Protocol, TypeVar
 from .history import FAIL, OK, Event, Operation, pair_operations
 
 __all__ = [
+    "DEFAULT_MAX_CONFIGURATIONS",
     "CheckResult",
     "Counterexample",
     "Disposition",
@@ -86,6 +87,9 @@ __all__ = [
 ]
 
 S = TypeVar("S", bound=Hashable)
+
+#: Default cap on Lowe's cache per partition (about 1 GB of Python objects).
+DEFAULT_MAX_CONFIGURATIONS = 3_000_000
 
 
 class Disposition(enum.Enum):
@@ -284,8 +288,8 @@ class PartitionResult:
     """The verdict on one partition.
 
     ``valid`` is True (linearizable; ``linearization`` is a witness order),
-    False (``counterexample`` explains why) or None (the time limit ran out;
-    never a pass). ``checked`` counts operations with a known outcome that
+    False (``counterexample`` explains why) or None (the time or memory
+    limit ran out; never a pass). ``checked`` counts operations with a known outcome that
     were searched, ``unknown`` the outcome-unknown ones, ``dropped`` the
     ones the model ignored (``disposition``) or removed (``prepare``).
     """
@@ -301,7 +305,7 @@ class PartitionResult:
     counterexample: Counterexample | None = None
 
     def summary(self) -> str:
-        verdict = {True: "linearizable", False: "NOT linearizable", None: "UNKNOWN (time limit)"}[self.valid]
+        verdict = {True: "linearizable", False: "NOT linearizable", None: "UNKNOWN (search limit)"}[self.valid]
         return (
             f"partition {self.partition!r}: {verdict}; {self.checked} checked, {self.unknown} unknown-outcome, "
             f"{self.dropped} dropped; {self.explored} configurations in {self.elapsed_s:.3f} s"
@@ -390,16 +394,24 @@ def check(
     *,
     partition_key: Callable[[Operation], Hashable] = _default_partition,
     time_limit_s: float | None = 10.0,
+    max_configurations: int | None = DEFAULT_MAX_CONFIGURATIONS,
 ) -> CheckResult:
     """Check a history of events for linearizability against ``model``.
 
     The history is paired into operations (nemesis events are ignored), split
     by ``partition_key`` and each partition searched independently with its
-    own ``time_limit_s`` (None: no limit). Raises ValueError on a malformed
-    history (see ``pair_operations``) or an operation the model cannot
-    interpret.
+    own ``time_limit_s`` and ``max_configurations`` (the size of Lowe's
+    cache, about 300 bytes each; None: no limit). A partition that hits
+    either limit is unknown. Raises ValueError on a malformed history (see
+    ``pair_operations``) or an operation the model cannot interpret.
     """
-    return check_operations(pair_operations(events), model, partition_key=partition_key, time_limit_s=time_limit_s)
+    return check_operations(
+        pair_operations(events),
+        model,
+        partition_key=partition_key,
+        time_limit_s=time_limit_s,
+        max_configurations=max_configurations,
+    )
 
 
 def check_operations(
@@ -408,6 +420,7 @@ def check_operations(
     *,
     partition_key: Callable[[Operation], Hashable] = _default_partition,
     time_limit_s: float | None = 10.0,
+    max_configurations: int | None = DEFAULT_MAX_CONFIGURATIONS,
 ) -> CheckResult:
     """``check`` for operations already paired (``pair_operations``)."""
     groups: dict[Hashable, list[Operation]] = defaultdict(list)
@@ -416,7 +429,10 @@ def check_operations(
         groups[partition_key(operation)].append(operation)
         if origin is None or operation.start_ns < origin:
             origin = operation.start_ns
-    results = tuple(_check_partition(key, ops, model, time_limit_s, origin or 0) for key, ops in _sorted_groups(groups))
+    results = tuple(
+        _check_partition(key, ops, model, time_limit_s, max_configurations, origin or 0)
+        for key, ops in _sorted_groups(groups)
+    )
     if any(r.valid is False for r in results):
         valid: bool | None = False
     elif any(r.valid is None for r in results):
@@ -440,6 +456,7 @@ def _check_partition(
     operations: Sequence[Operation],
     model: Model[Any],
     time_limit_s: float | None,
+    max_configurations: int | None,
     origin_ns: int,
 ) -> PartitionResult:
     started = time.monotonic()
@@ -462,7 +479,7 @@ def _check_partition(
     dropped += kept - len(ops)
     definite = [op.end_ns is not None for op in ops]
     deadline = None if time_limit_s is None else started + time_limit_s
-    outcome, order, explored, dead_end = _search(ops, definite, model, deadline)
+    outcome, order, explored, dead_end = _search(ops, definite, model, deadline, max_configurations)
     elapsed = time.monotonic() - started
     checked = sum(definite)
     unknown = len(ops) - checked
@@ -486,18 +503,23 @@ class _DeadEnd:
     blocked: int  # op index whose return entry stopped the search
 
 
-# How often (in loop iterations) the search looks at the clock.
+# How often (in loop iterations) the search looks at its limits.
 _CLOCK_EVERY = 1024
 
 
 def _search(
-    ops: Sequence[Op], definite: Sequence[bool], model: Model[Any], deadline: float | None
+    ops: Sequence[Op],
+    definite: Sequence[bool],
+    model: Model[Any],
+    deadline: float | None,
+    max_configurations: int | None,
 ) -> tuple[bool | None, list[int] | None, int, _DeadEnd | None]:
     """Porcupine's checkSingle, over arrays instead of pointer nodes, with
     outcome-unknown operations kept out of the entry list.
 
     Returns (verdict, linearization as op indexes, configurations explored,
-    deepest dead end). The verdict is None when ``deadline`` passed.
+    deepest dead end). The verdict is None when ``deadline`` passed or the
+    cache outgrew ``max_configurations``.
 
     Candidates in a configuration are the calls before the first return
     entry R. Definite calls are tried first, in list order; only then the
@@ -568,7 +590,10 @@ def _search(
 
     while remaining:
         iterations += 1
-        if deadline is not None and iterations % _CLOCK_EVERY == 1 and clock() > deadline:
+        if iterations % _CLOCK_EVERY == 1 and (
+            (deadline is not None and clock() > deadline)
+            or (max_configurations is not None and len(cache) > max_configurations)
+        ):
             return None, None, len(cache), best
         i = call_op[entry]
         if i >= 0:

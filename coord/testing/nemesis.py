@@ -274,6 +274,8 @@ class Nemesis:
                 except Exception:
                     logger.exception("nemesis: on_member_started(%s) failed", m.name)
             return True
+        self.ctx.alarm(f"{m.name} could not be restarted from its data_dir (3 attempts; see restart-failed "
+                       "in the history and its log)")
         return False
 
     def _pause(self, stop: threading.Event) -> None:

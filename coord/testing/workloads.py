@@ -1285,9 +1285,11 @@ class WatchesWorkload(Workload):
         last_inc: dict[str, int] = {}
         for (member, inc, _path) in logs:
             last_inc[member] = max(inc, last_inc.get(member, inc))
+        killed = {(e.value.get("member"), e.value.get("incarnation"))
+                  for e in events if e.process == NEMESIS and e.f == "kill" and isinstance(e.value, dict)}
         for (member, inc, path), entries in sorted(logs.items()):
             key = "watch/" + path.rsplit("/", 1)[1]
-            if inc != last_inc[member] or key not in finals:
+            if inc != last_inc[member] or key not in finals or (member, inc) in killed:
                 continue
             last = max((e["mzxid"] for e in entries if e.get("mzxid") is not None), default=None)
             if last != finals[key]:

@@ -42,6 +42,12 @@ def test_time_limit_reports_unknown_never_pass() -> None:
     assert "UNKNOWN" in result.format()
 
 
+def test_cache_size_limit_reports_unknown() -> None:
+    result = check(pathological(12).events, CasRegister(), time_limit_s=None, max_configurations=2000)
+    assert result.valid is None
+    assert 2000 < result.partitions[0].explored < 2000 + 1100  # checked every 1024 steps
+
+
 def test_time_limit_is_per_partition_and_a_failure_dominates() -> None:
     slow = pathological(20, key="slow").events
     bad = Script(key="bad").call(1, "write", 1).call(1, "write", 2).call(2, "read", result=1).events

@@ -306,3 +306,16 @@ def test_the_same_member_object_can_stop_and_start_again(tmp_path) -> None:  # t
         assert member.create("/after", b"3") == "/after"
     finally:
         cluster.stop()
+
+
+def test_a_transaction_refuses_bad_ops_when_added_and_bad_timeouts_before_committing(
+    cluster: InProcessCluster,
+) -> None:
+    member = cluster.members[0]
+    txn = member.transaction()
+    with pytest.raises(coord.DataTooLargeError):
+        txn.create("/big", b"x" * ((1 << 20) + 1))
+    txn.create("/fine")
+    with pytest.raises(ValueError, match="timeout"):
+        txn.commit(timeout=-1)
+    assert txn.commit() == ["/fine"]  # the refused timeout did not use the transaction up

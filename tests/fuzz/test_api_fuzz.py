@@ -483,8 +483,8 @@ class ApiMachine(RuleBasedStateMachine):
                 args = {"path": self.draw_path(data), "version": self.draw_version(data)}
             v = {name: arg.value for name, arg in args.items()}
             oversized = kind in ("create", "set_data") and type(v["value"]) is bytes and len(v["value"]) > MAX_DATA
-            if oversized:  # sizes are checked at commit (against the member's limit), not when added
-                args["value"] = Arg(v["value"])
+            if oversized:  # refused when added, against the member's limit (README: a bad op raises when added)
+                args["value"] = Arg(v["value"], ok=False)
             bad = {name: arg.value for name, arg in args.items() if not arg.ok}
             method = getattr(txn, kind)
             if bad:

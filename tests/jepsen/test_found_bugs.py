@@ -1,6 +1,5 @@
-"""Coord bugs the Jepsen harness found, pinned as strict xfails: each test
-states the contract, fails today, and turns into an XPASS failure once the
-bug is fixed (then drop the mark).
+"""Coord bugs the Jepsen harness found, each pinned by a test of the
+contract it broke (they failed before the fix).
 
 1. A write issued while ``Coordinator.start()`` is still running (here: a
    member restarting from its data_dir, replaying its journal) passes
@@ -27,8 +26,6 @@ from coord import Coordinator
 from coord.errors import CoordError, SessionExpiredError
 
 
-@pytest.mark.xfail(strict=True, reason="coord bug: writes during start() run under session 0 and are "
-                                        "reported SessionExpiredError although applied (member.py)")
 def test_a_write_during_start_is_never_reported_failed_but_applied(tmp_path: Path) -> None:
     addrs = [f"127.0.0.1:{p}" for p in free_ports(3)]
     members = [Coordinator(a, addrs, session_timeout=3.0, data_dir=str(tmp_path / str(i)))

@@ -1,34 +1,36 @@
 """Log compaction interrupted by SIGKILL loses no acknowledged write.
 
-pysyncobj compacts by writing a snapshot (``raft.dump``, atomically
-renamed) and then rewriting its journal in place: ``clear()`` and re-adding
-the kept entries one by one (reliability.md R3). A kill inside that rewrite
-leaves a prefix of the kept entries on disk. With ``snapshot_entries=50``
-every member compacts several times a second under the writers below, and
-the nemesis SIGKILLs members (one, two or all three at once) at seeded
-random moments, half of them timed a few milliseconds after it sees a
-victim's ``raft.dump`` replaced, i.e. while its journal is being rewritten.
-Killed members restart from their data_dir. At the end every write that was
-acknowledged to a client must be on every member, with its value.
+pysyncobj compacts in two steps: it writes a snapshot (``raft.dump``,
+atomically renamed) and, a tick later, drops the journal entries the
+snapshot covers. pysyncobj's own journal did the second step by rewriting
+itself in place (``clear()`` and re-adding the kept entries), so a kill
+inside it left a prefix of the kept entries (reliability.md R3); and a
+member restarted with a new snapshot but an uncompacted journal has
+pysyncobj keep only the snapshot's two entries. Either way the member
+forgot entries it had acknowledged, and two such members could elect a
+leader without them. coord's journal (``replication._CoordJournal``)
+compacts by renaming a rewritten file over the journal and, on open,
+finishes a compaction a kill interrupted.
 
-The rewrite itself takes microseconds, so random kills rarely land in it.
-The second test makes sure they do: a ``sitecustomize`` hook, loaded only by
-that test's member processes, holds every journal rewrite open for 50 ms
-right after ``clear()`` (the on-disk journal then holds no entry at all) and
-flags it in a file meanwhile. Its nemesis SIGKILLs either two members
-inside their rewrites at once plus the third, or one member inside its
-rewrite plus the leader, and restarts the members killed inside a rewrite
-first. A flag left behind by a dead process proves the kill landed inside
-the rewrite.
+With ``snapshot_entries=50`` every member compacts several times a second
+under the writers below, and the nemesis SIGKILLs members (one, two or all
+three at once) at seeded random moments, half of them timed a few
+milliseconds after it sees a victim's ``raft.dump`` replaced, i.e. around
+its journal compaction. Killed members restart from their data_dir. At the
+end every write that was acknowledged to a client must be on every member,
+with its value.
 
-KNOWN BUG (that test is an xfail): such kills DO lose acknowledged writes,
-on every member alike. A member killed inside its rewrite restarts with its
-snapshot and none of the entries after it, although it had acknowledged
-them to the leader (and, as leader, may have applied and acknowledged them
-to clients after the snapshot was taken). Two such members form a majority
-without the entry and elect a leader that never had it. The fix belongs in
-the replication adapter (a crash-atomic journal rewrite: write the kept
-entries to a new file and rename it over the journal).
+The compaction itself takes microseconds, so random kills rarely land in
+it. The second test makes sure they do: a ``sitecustomize`` hook, loaded
+only by that test's member processes, holds every journal rewrite open for
+50 ms right before its commit point (the new snapshot is in place, the
+journal on disk is the old, uncompacted one, the rewritten journal lies
+next to it) and flags it in a file meanwhile. Its nemesis SIGKILLs either
+two members inside their rewrites at once plus the third, or one member
+inside its rewrite plus the leader, and restarts the members killed inside
+a rewrite first: they form a majority on their own, so an entry they forgot
+would be lost for good. A flag left behind by a dead process proves the
+kill landed inside the rewrite.
 
 Seed: ``$COORD_TEST_SEED`` (printed on failure).
 """
@@ -207,31 +209,32 @@ def test_random_sigkills_under_constant_compaction_lose_no_acknowledged_write(tm
 
 REWRITE_HOOK = """\
 # Loaded by coord's compaction-kill test in its member processes only.
-# Holds pysyncobj's in-place journal rewrite (compaction) open right after
-# clear(), and flags it in $COORD_TEST_REWRITE_FLAGS/<pid> meanwhile.
+# Holds every journal rewrite (compaction) open for a while right before its
+# commit point, the rename of the rewritten journal over the old one, and
+# flags it in $COORD_TEST_REWRITE_FLAGS/<pid> meanwhile. The snapshot
+# covering the compaction is already in place then; the old journal is not
+# compacted yet.
 import os
 import time
 
-from pysyncobj import journal
+from coord import replication
 
 _FLAGS = os.environ["COORD_TEST_REWRITE_FLAGS"]
 _PAUSE = float(os.environ.get("COORD_TEST_REWRITE_PAUSE", "0.05"))
+_install = replication._CoordJournal._install_compacted
 
 
-def _slow_delete_entries_to(self, entryTo):
-    kept = self._FileJournal__journal[entryTo:]
-    self.clear()
+def _slow_install(self):
     flag = os.path.join(_FLAGS, str(os.getpid()))
     with open(flag + ".tmp", "w") as handle:
-        handle.write(str(len(kept)))
+        handle.write("rewriting")
     os.rename(flag + ".tmp", flag)
-    time.sleep(_PAUSE)  # the journal on disk holds no entry now
-    for entry in kept:
-        self.add(*entry)
+    time.sleep(_PAUSE)  # the snapshot is new, the journal on disk still the old one
+    _install(self)
     os.unlink(flag)
 
 
-journal.FileJournal.deleteEntriesTo = _slow_delete_entries_to
+replication._CoordJournal._install_compacted = _slow_install
 """
 
 
@@ -242,12 +245,6 @@ def _leader_address(member: MemberProcess) -> str | None:
         return None
 
 
-@pytest.mark.xfail(
-    strict=False,  # a kill loses data only when the killed rewrites held acknowledged entries: usual, not certain
-    raises=AssertionError,
-    reason="pysyncobj 0.3.17 rewrites its journal in place on compaction (R3): a SIGKILL inside the rewrite "
-    "forgets acknowledged entries, and two such members elect a leader without them",
-)
 def test_sigkill_inside_the_journal_rewrite_loses_no_acknowledged_write(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -296,7 +293,7 @@ def test_sigkill_inside_the_journal_rewrite_loses_no_acknowledged_write(
             # The forgetful ones first; with the third still up (one-inside plan) they are a majority too.
             _restart(forgetful)
             _restart(others)
-        if inside < REWRITE_ROUNDS // 2:  # not an AssertionError: the xfail must not hide a broken hook
+        if inside < REWRITE_ROUNDS // 2:  # a broken hook must not pass for a safe compaction
             raise RuntimeError(f"too few kills landed inside a journal rewrite: {log}")
         return log
 
