@@ -289,6 +289,45 @@ def screen_append_entries(
     return accepted, prev_index + 1
 
 
+class ReplicationBackoff:
+    """Keeps a leader's back-off over a follower's log monotonic.
+
+    pysyncobj's leader moves ``nextIndex`` past every batch it sends, before
+    any reply, and takes each ``reset`` reply's index as the new
+    ``nextIndex``. A follower holding uncommitted entries of an old term
+    (a deposed leader) answers a newer probe with "mismatch at 84" and an
+    older, still in-flight heartbeat with "I only have up to 85": the second
+    reply undoes the first, and the leader bounced between the two forever
+    (found by the Jepsen runs: an ex-leader never caught up after healing).
+    A failed probe proves the follower does not match at that index until
+    its log changes, which only a successful append (or snapshot install)
+    does, so until a success arrives a reset may only lower the index.
+    """
+
+    def __init__(self) -> None:
+        self._floor: dict[str, int] = {}
+        self._term: int | None = None
+
+    def screen(self, peer: str, message: dict[str, Any], term: int) -> dict[str, Any]:
+        """The ``next_node_idx`` reply to hand to pysyncobj's leader logic."""
+        if term != self._term:  # a new leadership starts a fresh back-off
+            self._floor.clear()
+            self._term = term
+        if message.get("success"):
+            self._floor.pop(peer, None)
+            return message
+        if not message.get("reset"):
+            return message
+        index = message.get("next_node_idx")
+        if not isinstance(index, int):
+            return message
+        floor = self._floor.get(peer)
+        if floor is not None and index > floor:
+            return {**message, "next_node_idx": floor}
+        self._floor[peer] = index
+        return message
+
+
 class _GuardedTransport(TCPTransport):  # type: ignore[misc]
     """pysyncobj's TCP transport, hardened for coord.
 
@@ -296,7 +335,8 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
       ``add``/``remove``/``set_version``/``transfer`` utility messages from
       any connection; coord changes membership only through its own API, so
       those handlers are never installed. ``status`` stays.
-    * Incoming AppendEntries are screened (``screen_append_entries``: R1, R2).
+    * Incoming AppendEntries are screened (``screen_append_entries``: R1, R2),
+      and a leader's back-off replies are kept monotonic (``ReplicationBackoff``).
     * Every outgoing message first passes the durability barrier (fsync
       mode), so nothing that reflects a journal write leaves this member
       before that write is on stable storage.
@@ -326,6 +366,7 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
         self._durability_barrier = durability_barrier
         self._keepalive_interval_s = keepalive_interval_s
         self._last_keepalive: dict[Any, float] = {}
+        self._backoff = ReplicationBackoff()
         super().__init__(sync_obj, self_node, other_nodes)
 
     def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:  # noqa: N802 - pysyncobj's name
@@ -349,6 +390,9 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
         ack = None
+        if isinstance(message, dict) and message.get("type") == "next_node_idx":
+            peer = getattr(node, "address", str(node))
+            message = self._backoff.screen(peer, message, self._syncObj.raftCurrentTerm)
         if isinstance(message, dict) and message.get("type") == "append_entries" and self._raft_log.journal is not None:
             sync_obj = self._syncObj
             try:

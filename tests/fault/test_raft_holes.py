@@ -300,3 +300,46 @@ def test_the_replicated_command_size_matches_the_journal() -> None:
         assert len(journal[-1][0]) == replicated_command_bytes(entry)
     finally:
         rep.destroy()
+
+
+def test_a_stale_reset_reply_never_undoes_a_deeper_back_off() -> None:
+    from coord.replication import ReplicationBackoff
+
+    backoff = ReplicationBackoff()
+
+    def reset(index: int) -> dict:
+        return {"type": "next_node_idx", "next_node_idx": index, "reset": True, "success": False}
+
+    assert backoff.screen("b", reset(85), term=8)["next_node_idx"] == 85  # mismatch at 85
+    assert backoff.screen("b", reset(86), term=8)["next_node_idx"] == 85  # a stale "I end at 85": not above 85
+    assert backoff.screen("b", reset(84), term=8)["next_node_idx"] == 84
+    assert backoff.screen("c", reset(90), term=8)["next_node_idx"] == 90  # per follower
+    success = {"type": "next_node_idx", "next_node_idx": 120, "reset": False, "success": True}
+    assert backoff.screen("b", success, term=8) == success
+    assert backoff.screen("b", reset(100), term=8)["next_node_idx"] == 100  # the log changed: a fresh back-off
+    assert backoff.screen("c", reset(95), term=9)["next_node_idx"] == 95  # a new term starts over
+
+
+def test_a_deposed_leader_with_uncommitted_entries_catches_up_after_heal() -> None:
+    # Found by the Jepsen runs: pysyncobj's leader bounced between two
+    # back-off points forever and the ex-leader never caught up.
+    cluster, faults = faulty_cluster(seed=5, session_timeout=3.0)
+    try:
+        old = leader_among(cluster.members)
+        others = [m for m in cluster.members if m is not old]
+        for i in range(20):
+            old.create(f"/pre-{i}")
+        faults.isolate(old.address)
+        orphans = [old.create_async(f"/orphan-{i}", timeout=2.0) for i in range(30)]  # appended, never committed
+        new = leader_among(others, timeout=15)
+        for i in range(200):
+            new.create(f"/majority-{i}")
+        faults.heal()
+        zxid = wait_converged(cluster.members, timeout=20)
+        assert all(m.status().zxid == zxid for m in cluster.members)
+        assert old.exists("/majority-199") is not None
+        for future in orphans:  # each either failed definitely or, if it was applied, is readable
+            if future.exception(10) is None:
+                assert old.exists(future.result()) is not None
+    finally:
+        cluster.stop()
