@@ -62,7 +62,7 @@ class InProcessCluster:
     """N real members in this process, on loopback, with fast timers."""
 
     def __init__(
-        self, size: int = 3, *, session_timeout: float = 2.0, data_root: str | None = None, **kwargs: Any
+        self, size: int = 3, *, session_timeout: float = 5.0, data_root: str | None = None, **kwargs: Any
     ) -> None:
         self.addresses = [f"127.0.0.1:{p}" for p in free_ports(size)]
         self.members = [
