@@ -342,6 +342,18 @@ def _ops(events: Iterable[Event], key_prefix: str) -> list[Operation]:
     return [op for op in pair_operations(events) if op.key is not None and op.key.startswith(key_prefix)]
 
 
+def _values_by_outcome(ops: Iterable[Operation]) -> tuple[set[int], dict[str, set[int]]]:
+    """The unique integer values a set of add-like operations tried to insert,
+    and the same values split by completion type (ok / fail / info)."""
+    attempted: set[int] = set()
+    by_outcome: dict[str, set[int]] = {OK: set(), FAIL: set(), INFO: set()}
+    for op in ops:
+        value = int(op.invoke.value)
+        attempted.add(value)
+        by_outcome[op.type].add(value)
+    return attempted, by_outcome
+
+
 def _counts(ops: Iterable[Operation]) -> dict[str, int]:
     c = collections.Counter(op.type for op in ops)
     return {"ok": c.get(OK, 0), "fail": c.get(FAIL, 0), "info": c.get(INFO, 0)}
@@ -546,10 +558,8 @@ class SetWorkload(Workload):
         ops = _ops(events, "set")
         result = CheckResult("set", True, stats=_counts(ops))
         adds = [op for op in ops if op.f == "add"]
-        attempted = {int(op.invoke.value) for op in adds}
-        ok_adds = {int(op.invoke.value) for op in adds if op.type == OK}
-        info_adds = {int(op.invoke.value) for op in adds if op.type == INFO}
-        fail_adds = {int(op.invoke.value) for op in adds if op.type == FAIL}
+        attempted, outcome = _values_by_outcome(adds)
+        ok_adds, info_adds, fail_adds = outcome[OK], outcome[INFO], outcome[FAIL]
         finals = [op for op in ops if op.f == "final-read" and op.type == OK]
         if not finals:
             result.anomalies.append("no final read succeeded")
@@ -689,9 +699,8 @@ class QueueWorkload(Workload):
         ops = _ops(events, "queue")
         result = CheckResult("queue", True, stats=_counts(ops))
         enq = [op for op in ops if op.f == "enqueue"]
-        attempted = {int(op.invoke.value) for op in enq}
-        ok_enq = {int(op.invoke.value) for op in enq if op.type == OK}
-        fail_enq = {int(op.invoke.value) for op in enq if op.type == FAIL}
+        attempted, outcome = _values_by_outcome(enq)
+        ok_enq, fail_enq = outcome[OK], outcome[FAIL]
         deq = [op for op in ops if op.f == "dequeue" and op.completion is not None]
         dequeued = collections.Counter(int(op.completion.value) for op in deq  # type: ignore[union-attr]
                                        if op.type == OK)
