@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from . import ops, paths
 from .errors import BadArgumentsError, ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError
 from .member import CoordFuture, Member, MemberStatus, check_timeout, raise_for_result
+from .persistent_watches import DEFAULT_MAX_QUEUED
 from .replication import RaftTiming
 from .transaction import Transaction, convert_multi
 from .tree import Applied
@@ -44,6 +45,20 @@ def _check_flags(**flags: object) -> None:
 def _value_bytes(value: object) -> bytes:
     # kazoo accepts None and sends ZooKeeper null data; coord stores it as b"".
     return b"" if value is None else value  # type: ignore[return-value]
+
+
+class _RecipeBinding:
+    """A recipe class bound to the member it is read from, like kazoo's
+    ``client.Lock``: ``member.Lock(path)`` is ``Lock(member, path)``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        from . import recipes
+
+        recipe = getattr(recipes, self._name)
+        return recipe if instance is None else functools.partial(recipe, instance)
 
 
 class Coordinator:
@@ -80,10 +95,28 @@ class Coordinator:
         message or applies any entry, so every write it acknowledges or
         votes for survives power loss (needs ``data_dir``; costs one fsync
         per batch of appended entries).
+    :param reap_interval: how often, in seconds, the leader looks for
+        container and TTL nodes to delete (ZooKeeper's
+        ``znode.container.checkIntervalMs``, 60 s there; 1 s here because
+        the scan only visits container and TTL nodes).
+    :param max_watch_queue: undelivered events a persistent watch may
+        have before it is cancelled with a ``WATCH_OVERFLOW`` event.
     :param network_faults: testing hook: a
         ``coord.testing.faults.NetworkFaults`` policy that drops, delays,
         duplicates or replays this member's outgoing Raft messages. Never
         set it in production.
+    :param observer: join as a non-voting observer (a pysyncobj read-only
+        node): a full local replica serving reads and watches, whose writes
+        and session are forwarded to the leader; it never votes and never
+        counts for quorum. ``peers`` must list the voters; the voters need
+        not list observers. An observer listens on nothing: its ``address``
+        only names it (in logs and in the voters' ``status().observers``);
+        give its host and any port unique among the observers.
+    :param join: start a NEW voter that is being added to a running
+        cluster with ``add_member``: ``peers`` are the current voters. It
+        stands for election only once a leader has reached it (after it was
+        added), so starting it early cannot depose the leader. Ignored when
+        ``data_dir`` already holds this member's log (a restart).
     """
 
     def __init__(
@@ -102,6 +135,10 @@ class Coordinator:
         snapshot_entries: int = 100_000,
         durability: str = "process-crash",
         network_faults: NetworkFaults | None = None,
+        reap_interval: float = 1.0,
+        max_watch_queue: int = DEFAULT_MAX_QUEUED,
+        observer: bool = False,
+        join: bool = False,
     ) -> None:
         self._member = Member(
             address,
@@ -117,6 +154,10 @@ class Coordinator:
             snapshot_entries=snapshot_entries,
             durability=durability,
             network_faults=network_faults,
+            reap_interval=reap_interval,
+            max_watch_queue=max_watch_queue,
+            observer=observer,
+            join=join,
         )
         self.address = self._member.address
         self.peers = self._member.peers
@@ -124,6 +165,8 @@ class Coordinator:
         self.session_timeout = self._member.session_timeout
         self.request_timeout = self._member.request_timeout
         self.max_data_bytes = max_data_bytes
+        self.max_in_flight = max_in_flight
+        self.max_watch_queue = max_watch_queue
 
     # ------------------------------------------------------------------ lifecycle and state
 
@@ -177,6 +220,35 @@ class Coordinator:
     def status(self) -> MemberStatus:
         """This member's role, leader, term, applied zxid and session."""
         return self._member.status()
+
+    def add_member(self, address: str, timeout: float | None = None) -> None:
+        """Add the voter ``address`` to the cluster (call on any voter).
+
+        One change at a time: refused while another change is uncommitted,
+        and unless the voters the leader reaches form a quorum of the new
+        configuration without the newcomer. Returns once the change is
+        committed and applied on this member. Start the new member with
+        ``peers`` = the current voters and ``join=True`` (before or after
+        this call), then wait until the leader's ``status().peer_lag``
+        shows it caught up before the next change.
+
+        :raises MembershipChangeError: refused; nothing changed.
+        :raises NotReadyError: no leader to take the change.
+        :raises UnknownOutcomeError: no outcome within ``timeout``: the
+            change may still commit (check ``status().voters``).
+        """
+        self._member.change_membership("add", address, timeout)
+
+    def remove_member(self, address: str, timeout: float | None = None) -> None:
+        """Remove the voter ``address`` from the cluster (call on any voter).
+
+        Refused while another change is uncommitted, for the current leader
+        (stop it first; a new leader is elected), and unless the remaining
+        voters the leader reaches form a quorum of the new configuration.
+        Stop the removed member afterwards (and wipe its ``data_dir`` before
+        any reuse). Raises as ``add_member``.
+        """
+        self._member.change_membership("rem", address, timeout)
 
     # ------------------------------------------------------------------ reads (local replica)
 
@@ -263,11 +335,20 @@ class Coordinator:
         makepath: bool = False,
         include_data: bool = False,
         timeout: float | None = None,
+        *,
+        container: bool = False,
+        ttl: int | None = None,
     ) -> CoordFuture:
         """``create`` returning a Future. ``makepath`` is only honoured by
         the synchronous ``create`` (it needs several round trips)."""
-        _check_flags(ephemeral=ephemeral, sequence=sequence, makepath=makepath, include_data=include_data)
-        op = ops.create_op(path, _value_bytes(value), ephemeral=ephemeral, sequence=sequence)
+        _check_flags(
+            ephemeral=ephemeral, sequence=sequence, makepath=makepath, include_data=include_data, container=container
+        )
+        if ttl is not None and (type(ttl) is not int):
+            raise TypeError(f"ttl must be an int number of milliseconds or None, got {type(ttl).__name__}")
+        op = ops.create_op(
+            path, _value_bytes(value), ephemeral=ephemeral, sequence=sequence, container=container, ttl=ttl
+        )
 
         def convert(applied: Applied) -> Any:
             raise_for_result(applied, path)
@@ -286,17 +367,40 @@ class Coordinator:
         makepath: bool = False,
         include_data: bool = False,
         timeout: float | None = None,
+        *,
+        container: bool = False,
+        ttl: int | None = None,
     ) -> Any:
         """Create a node; returns its path (``(path, ZnodeStat)`` with
         ``include_data``). ``acl`` is accepted for kazoo compatibility and
         not enforced (every member shares one trust domain).
 
+        ``container=True`` makes a ZooKeeper container node: once it has had
+        a child and has none left, the leader deletes it (within
+        ``reap_interval``). ``ttl=<ms>`` makes a TTL node (persistent, may be
+        sequential): the leader deletes it once it has no children and has
+        not been modified for longer than ``ttl`` milliseconds. Both
+        decisions are the leader's, carried through the log with its time;
+        ``stat.ephemeralOwner`` shows ZooKeeper's encoding of the node type.
+
         :raises NodeExistsError, NoNodeError, NoChildrenForEphemeralsError:
             as ZooKeeper does.
+        :raises BadArgumentsError: a container that is also ephemeral,
+            sequential or has a ttl; a TTL node that is ephemeral; a ttl
+            outside 1..2**40-1 ms.
         """
         _check_flags(makepath=makepath)
         attempt = functools.partial(
-            self.create_async, path, value, acl, ephemeral, sequence, include_data=include_data, timeout=timeout
+            self.create_async,
+            path,
+            value,
+            acl,
+            ephemeral,
+            sequence,
+            include_data=include_data,
+            timeout=timeout,
+            container=container,
+            ttl=ttl,
         )
         try:
             return self._member.wait(attempt(), timeout)
@@ -404,6 +508,55 @@ class Coordinator:
         see every write committed before this call."""
         return self._member.wait(self.sync_async(path, timeout), timeout)  # type: ignore[no-any-return]
 
+    # ------------------------------------------------------------------ persistent watches and admin reads
+
+    def add_watch(self, path: str, func: WatchCallback, recursive: bool = False) -> None:
+        """Call ``func(WatchedEvent)`` for every committed change of
+        ``path`` (ZooKeeper 3.6's persistent watch), or with
+        ``recursive=True`` of ``path`` and every node below it (no CHILD
+        events then), until ``remove_watch``. ``path`` need not exist.
+
+        Every change applied after this call is delivered once, in commit
+        order, with no gaps, across leader changes and session loss. Callbacks
+        run on a small pool of ``coord-watch`` threads, never on the
+        replication thread. A watcher that falls ``max_watch_queue`` events
+        behind is cancelled with a final ``WATCH_OVERFLOW`` event (see
+        ``coord.persistent_watches``).
+        """
+        path = paths.validate_path(path)
+        if not callable(func):
+            raise TypeError(f"func must be callable, got {type(func).__name__}")
+        _check_flags(recursive=recursive)
+        self._member.add_persistent_watch(path, func, recursive)
+
+    def remove_watch(self, path: str, func: WatchCallback) -> bool:
+        """End the persistent watches of ``func`` on ``path``: it receives
+        what was queued, then a ``PERSISTENT_WATCH_REMOVED`` event. Returns
+        False (ZooKeeper: NoWatcherException) if there was none."""
+        path = paths.validate_path(path)
+        return self._member.remove_persistent_watch(path, func)
+
+    def get_ephemerals(self, prefix: str = "/") -> list[str]:
+        """Paths of this member's session's ephemeral nodes that start with
+        ``prefix`` (a plain string prefix, as ZooKeeper's getEphemerals), sorted."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {type(prefix).__name__}")
+        if not prefix.startswith("/"):
+            raise BadArgumentsError(f"prefix must start with '/', got {prefix!r}")
+        return self._member.session_ephemerals(prefix)
+
+    def get_all_children_number(self, path: str) -> int:
+        """How many nodes are below ``path``, at any depth (ZooKeeper's
+        getAllChildrenNumber), from the local replica.
+
+        :raises NoNodeError: ``path`` does not exist.
+        """
+        path = paths.validate_path(path)
+        count = self._member.descendant_count(path)
+        if count is None:
+            raise NoNodeError(path)
+        return count
+
     def transaction(self) -> Transaction:
         """A kazoo-style all-or-nothing transaction builder."""
         return Transaction(self)
@@ -416,17 +569,26 @@ class Coordinator:
 
     # ------------------------------------------------------------------ recipes bound to this client
 
-    def DataWatch(self, path: str, func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:  # noqa: N802 - kazoo's name
-        """kazoo's ``DataWatch`` recipe bound to this member."""
-        from .recipes.watchers import DataWatch
-
-        return DataWatch(self, path, func, **kwargs)
-
-    def ChildrenWatch(self, path: str, func: Callable[..., Any] | None = None, **kwargs: Any) -> Any:  # noqa: N802
-        """kazoo's ``ChildrenWatch`` recipe bound to this member."""
-        from .recipes.watchers import ChildrenWatch
-
-        return ChildrenWatch(self, path, func, **kwargs)
+    # kazoo binds its recipes on the client (``client.Lock(path)``); so does
+    # coord, each as the recipe class with this member as first argument.
+    DataWatch = _RecipeBinding()
+    ChildrenWatch = _RecipeBinding()
+    Lock = _RecipeBinding()
+    ReadLock = _RecipeBinding()
+    WriteLock = _RecipeBinding()
+    Semaphore = _RecipeBinding()
+    Election = _RecipeBinding()
+    Barrier = _RecipeBinding()
+    DoubleBarrier = _RecipeBinding()
+    Queue = _RecipeBinding()
+    LockingQueue = _RecipeBinding()
+    Counter = _RecipeBinding()
+    Party = _RecipeBinding()
+    ShallowParty = _RecipeBinding()
+    SetPartitioner = _RecipeBinding()
+    NonBlockingLease = _RecipeBinding()
+    MultiNonBlockingLease = _RecipeBinding()
+    PersistentEphemeralNode = _RecipeBinding()
 
 
 __all__ = ["CoordFuture", "Coordinator", "MemberStatus", "WatchedEvent"]

@@ -16,6 +16,7 @@ the client turns them into exceptions, through one table built here.
     │   └── OperationTimeoutError (also TimeoutError)
     ├── NotReadyError                   not started, stopped, or no quorum/leader
     ├── ConfigurationError (also ValueError)
+    ├── LockTimeout  CancelledError     recipes: acquire timed out / was cancelled
     └── PoisonedError                   this replica stopped after an internal bug
 """
 
@@ -56,6 +57,12 @@ class CoordError(Exception):
 
 class ConfigurationError(CoordError, ValueError):
     """A Coordinator was given settings it cannot run with."""
+
+
+class MembershipChangeError(CoordError):
+    """A voter add/remove was refused; nothing changed. The message says
+    why (another change is still uncommitted, the change would cost the
+    cluster its quorum, the address already is / is not a voter, ...)."""
 
 
 class NotReadyError(CoordError):
@@ -160,6 +167,16 @@ class UnknownOutcomeError(ConnectionLoss):
     find out before the deadline (no quorum to commit a cancellation)."""
 
 
+class LockTimeout(CoordError):
+    """A recipe (lock, semaphore) was not acquired within its timeout
+    (kazoo's ``LockTimeout``)."""
+
+
+class CancelledError(CoordError):
+    """A pending recipe operation (lock acquire, election) was cancelled
+    (kazoo's ``CancelledError``)."""
+
+
 class InvalidPathError(BadArgumentsError, ValueError):
     """A path breaks ZooKeeper's path rules."""
 
@@ -177,6 +194,7 @@ def error_for_code(code: int, message: str = "") -> ZookeeperError:
 __all__ = [
     "BadArgumentsError",
     "BadVersionError",
+    "CancelledError",
     "CancelledRequestError",
     "ConfigurationError",
     "ConnectionLoss",
@@ -184,10 +202,12 @@ __all__ = [
     "DataTooLargeError",
     "ErrorCode",
     "InvalidPathError",
+    "LockTimeout",
     "NoChildrenForEphemeralsError",
     "NoNodeError",
     "NodeExistsError",
     "NotEmptyError",
+    "MembershipChangeError",
     "NotReadyError",
     "OperationTimeoutError",
     "PoisonedError",

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import ops, paths
+from . import ops
 from .errors import (
     CoordError,
     NotReadyError,
@@ -37,6 +37,7 @@ from .errors import (
     UnknownOutcomeError,
     error_for_code,
 )
+from .persistent_watches import DEFAULT_MAX_QUEUED, PersistentWatches
 from .replication import (
     DURABILITY_FSYNC,
     DURABILITY_MODES,
@@ -80,6 +81,15 @@ class MemberStatus:
     peers_connected: dict[str, bool]
     znode_count: int
     requests_in_flight: int
+    #: Open sessions in the replica (every member's, not only this one's).
+    sessions: int = 0
+    #: The voters as this member knows them, sorted.
+    voters: tuple[str, ...] = ()
+    #: Observers connected to this member (a voter), by the name they gave.
+    observers: tuple[str, ...] = ()
+    #: Leader only: each peer's lag in Raft log entries (leader's last log
+    #: index minus the peer's match index), observers included; else empty.
+    peer_lag: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -139,9 +149,21 @@ class Member:
         snapshot_entries: int = 100_000,
         durability: str = DURABILITY_PROCESS_CRASH,
         network_faults: NetworkFaults | None = None,
+        observer: bool = False,
+        join: bool = False,
+        reap_interval: float = 1.0,
+        max_watch_queue: int = DEFAULT_MAX_QUEUED,
     ) -> None:
         split_address(address)
         peer_list = [p for p in peers if p != address]
+        if not isinstance(observer, bool) or not isinstance(join, bool):
+            raise TypeError("observer and join must be bools")
+        if observer and join:
+            raise ValueError("join is for a new voter; an observer needs no membership change")
+        if observer and not peer_list:
+            raise ValueError("an observer needs the voters' addresses in peers")
+        self.observer = observer
+        self.join = join
         for peer in peer_list:
             split_address(peer)
         if not session_timeout > 0 or not request_timeout > 0:
@@ -167,10 +189,19 @@ class Member:
             raise ValueError('durability="fsync" needs a data_dir')
         self.durability = durability
         self._network_faults = network_faults
+        if not isinstance(reap_interval, (int, float)) or not reap_interval > 0:
+            raise ValueError(f"reap_interval must be a positive number of seconds, got {reap_interval!r}")
+        self.reap_interval = float(reap_interval)
+        self._next_reap = 0.0
+        self._reaping: set[str] = set()  # reap entries proposed and not yet settled
+        #: Leader only: path -> (mzxid, monotonic time this leader first saw
+        #: that version of the TTL node). Restarts empty with each term.
+        self._ttl_seen: dict[str, tuple[int, float]] = {}
 
         self._lock = threading.Lock()  # guards the tree, watches and session bookkeeping
         self._tree = Tree(max_data_bytes=ops.HARD_MAX_DATA_BYTES)
         self._watches = WatchRegistry()
+        self._persistent = PersistentWatches(max_queued=max_watch_queue)
         self._listeners: list[Callable[[str], Any]] = []
         self._expiry = ExpiryTracker()
         self._liveness = LivenessMonitor(self.session_timeout)
@@ -201,7 +232,8 @@ class Member:
         if self._started:
             return
         deadline = time.monotonic() + timeout
-        self._check_port_free()
+        if not self.observer:  # an observer listens on nothing
+            self._check_port_free()
         self._stop_event.clear()
         self._stopping = False
         with self._lock:
@@ -228,6 +260,8 @@ class Member:
                 snapshot_entries=self._snapshot_entries,
                 durability=self.durability,
                 network_faults=self._network_faults,
+                observer=self.observer,
+                joining=self.join,
             )
         except BaseException:
             # A refused start (bad data_dir, port taken) must leave nothing running.
@@ -296,6 +330,7 @@ class Member:
             self._watches.clear()  # like a closed kazoo client's
         if self._dispatcher is not None:
             self._dispatcher.stop()
+        self._persistent.stop()
         self._started = False
         logger.info("member %s stopped", self.address)
 
@@ -377,6 +412,7 @@ class Member:
                 return
             if applied.events and self._dispatcher is not None:
                 self._dispatcher.submit_all(self._watches.trigger(applied.events))
+                self._persistent.publish(applied.events)
             requests = self._requests
             if requests is None or not isinstance(entry, tuple) or len(entry) < 6:
                 return
@@ -388,6 +424,8 @@ class Member:
             op = entry[5]
             if isinstance(op, tuple) and op and op[0] in ("expire_session", "close_session"):
                 self._check_session_gone()
+            elif isinstance(op, tuple) and len(op) > 1 and op[0] == ops.REAP:
+                self._reaping.discard(op[1])  # settled: a later node at this path may be reaped too
 
     def _check_session_gone(self) -> None:
         requests = self._requests
@@ -411,6 +449,7 @@ class Member:
             events = self._watches.changes_between(old, tree)
             if events and self._dispatcher is not None:
                 self._dispatcher.submit_all(self._watches.trigger(events))
+            self._persistent.publish(self._persistent.changes_between(old, tree))
             self._expiry.restart_all(self._session_activities())
             requests = self._requests
             if requests is not None and requests.session_id:
@@ -452,6 +491,7 @@ class Member:
             with contextlib.suppress(CoordError):
                 self._requests.submit(("keepalive",), lambda a: None, self.session_timeout / 3.0, wait_for_slot=False)
         self._propose_expiries()
+        self._propose_reaps()
 
     def _session_activities(self) -> list[tuple[int, int]]:
         return [(sid, activity) for sid, _timeout_ms, activity in self._tree.session_liveness()]
@@ -472,6 +512,48 @@ class Member:
             logger.info("leader %s expires session 0x%x (silent for its timeout)", self.address, session_id)
             entry = ops.make_entry(0, 0, 0, time.time_ns() // 1_000_000, ("expire_session", session_id, activity))
             self._replicator.propose(entry, lambda kind, reason: None)
+
+    def _propose_reaps(self) -> None:
+        """Leader only: propose deleting the containers that lost their
+        last child and the TTL nodes this leader has seen unmodified for
+        longer than their ttl.
+
+        TTL time is measured on this leader's monotonic clock from when it
+        first saw the node's current version, never by comparing wall
+        clocks of different machines: a TTL node (and so a lease) can
+        outlive its ttl by up to ``reap_interval`` and a leader change (a
+        new leader starts timing afresh), but never ends early. Apply
+        re-checks the version, so a node modified meanwhile stays.
+        """
+        assert self._replicator is not None
+        now = time.monotonic()
+        if not self._replicator.is_leader():
+            self._reaping.clear()
+            self._ttl_seen.clear()
+            return
+        if now < self._next_reap:
+            return
+        self._next_reap = now + self.reap_interval
+        due: list[tuple[str, int]] = []
+        with self._lock:
+            seen, self._ttl_seen = self._ttl_seen, {}
+            for path, mzxid, ttl_ms, reapable in self._tree.reap_candidates():
+                first = seen.get(path)
+                since = first[1] if first is not None and first[0] == mzxid else now
+                self._ttl_seen[path] = (mzxid, since)
+                expired = ttl_ms == 0 or (now - since) * 1000.0 > ttl_ms
+                if reapable and expired and path not in self._reaping:
+                    due.append((path, mzxid))
+            self._reaping.update(path for path, _ in due)
+        now_ms = time.time_ns() // 1_000_000
+        for path, mzxid in due:
+            logger.debug("leader %s reaps %s", self.address, path)
+
+            def failed(kind: object, reason: object, path: str = path) -> None:
+                with self._lock:
+                    self._reaping.discard(path)
+
+            self._replicator.propose(ops.make_entry(0, 0, 0, now_ms, ops.reap_op(path, mzxid)), failed)
 
     # ------------------------------------------------------------------ helpers
 
@@ -543,6 +625,7 @@ class Member:
         raft: ReplicaStatus = self._replicator.status()
         with self._lock:
             zxid, count = self._tree.zxid, self._tree.node_count()
+            sessions = len(self._tree.session_ids())
         return MemberStatus(
             address=self.address,
             role=raft.role,
@@ -557,7 +640,21 @@ class Member:
             peers_connected=raft.peers_connected,
             znode_count=count,
             requests_in_flight=self._requests.in_flight(),
+            sessions=sessions,
+            voters=raft.voters,
+            observers=raft.observers,
+            peer_lag=raft.peer_lag,
         )
+
+    def change_membership(self, kind: str, address: str, timeout: float | None) -> None:
+        """Add (``"add"``) or remove (``"rem"``) the voter ``address``
+        through the Raft log; returns once the change is committed and
+        applied on this member. See ``Coordinator.add_member``."""
+        split_address(address)
+        check_timeout(timeout)
+        self.check_usable()
+        assert self._replicator is not None
+        self._replicator.change_membership(kind, address, self.request_timeout if timeout is None else timeout)
 
     # ------------------------------------------------------------------ local reads (under the lock)
 
@@ -597,14 +694,28 @@ class Member:
             assert stat is not None
             return (children, stat), self._tree.zxid
 
+    def add_persistent_watch(self, path: str, fn: WatchCallback, recursive: bool) -> None:
+        self.check_usable()
+        with self._lock:  # ordered with apply: every later entry is delivered
+            self._persistent.add(path, fn, recursive)
+
+    def remove_persistent_watch(self, path: str, fn: WatchCallback) -> bool:
+        with self._lock:
+            return self._persistent.remove(path, fn)
+
+    def session_ephemerals(self, prefix: str) -> list[str]:
+        self.check_usable()
+        with self._lock:
+            info = self._tree.session_info(self.session_id)
+            return [path for path in info.ephemerals if path.startswith(prefix)] if info else []
+
+    def descendant_count(self, path: str) -> int | None:
+        self.check_usable()
+        with self._lock:
+            return self._tree.descendant_count(path)
+
     def subtree(self, path: str) -> list[str]:
         """``path`` and every node below it, parents before children ([] if missing)."""
         self.check_usable()
         with self._lock:
-            order: list[str] = []
-            stack = [path] if self._tree.stat(path) is not None else []
-            while stack:
-                node = stack.pop()
-                order.append(node)
-                stack.extend(paths.join(node, name) for name in self._tree.children(node) or [])
-        return order
+            return self._tree.walk(path)

@@ -41,9 +41,14 @@ ENTRY_FORMAT = 1
 
 FLAG_EPHEMERAL = 1
 FLAG_SEQUENCE = 2
-#: Reserved for container nodes (not supported yet); TTL will follow.
+#: A container node: the leader reaps it once it has had a child and has none.
 FLAG_CONTAINER = 4
-SUPPORTED_FLAGS = FLAG_EPHEMERAL | FLAG_SEQUENCE
+#: A TTL node: the create op carries a fifth item, the ttl in milliseconds;
+#: the leader reaps the node once it is childless and unmodified for ttl.
+FLAG_TTL = 8
+SUPPORTED_FLAGS = FLAG_EPHEMERAL | FLAG_SEQUENCE | FLAG_CONTAINER | FLAG_TTL
+#: Largest TTL, ZooKeeper's (40 bits of milliseconds, about 34 years).
+MAX_TTL_MS = (1 << 40) - 1
 
 #: Most sub-ops one multi may carry.
 MULTI_MAX_OPS = 1000
@@ -68,13 +73,14 @@ KEEPALIVE = "keepalive"
 CLOSE_SESSION = "close_session"
 EXPIRE_SESSION = "expire_session"
 CANCEL = "cancel"
+REAP = "reap"
 
 #: Ops allowed inside a multi.
 MULTI_SUB_OPS = frozenset({CREATE, DELETE, SET, CHECK})
 #: Ops that only a session (session_id != 0) may send.
 SESSION_ONLY_OPS = frozenset({OPEN_SESSION, KEEPALIVE, CLOSE_SESSION, CANCEL})
 #: Ops that only the system (session_id 0, the leader) may send.
-SYSTEM_ONLY_OPS = frozenset({EXPIRE_SESSION})
+SYSTEM_ONLY_OPS = frozenset({EXPIRE_SESSION, REAP})
 
 INT32_MAX = (1 << 31) - 1
 INT64_MAX = (1 << 63) - 1
@@ -124,9 +130,21 @@ def _check_flags(value: object) -> None:
         raise BadArgumentsError(f"flags must be an int, got {_type_name(value)}")
     if value < 0 or value & ~SUPPORTED_FLAGS:
         raise BadArgumentsError(
-            f"flags must combine FLAG_EPHEMERAL ({FLAG_EPHEMERAL}) and "
-            f"FLAG_SEQUENCE ({FLAG_SEQUENCE}) only, got {value}"
+            f"flags must combine FLAG_EPHEMERAL ({FLAG_EPHEMERAL}), FLAG_SEQUENCE ({FLAG_SEQUENCE}), "
+            f"FLAG_CONTAINER ({FLAG_CONTAINER}) and FLAG_TTL ({FLAG_TTL}) only, got {value}"
         )
+    # ZooKeeper's CreateMode has no other combinations.
+    if value & FLAG_CONTAINER and value & ~FLAG_CONTAINER:
+        raise BadArgumentsError("a container node cannot also be ephemeral, sequential or have a ttl")
+    if value & FLAG_TTL and value & FLAG_EPHEMERAL:
+        raise BadArgumentsError("a TTL node cannot be ephemeral")
+
+
+def _check_ttl(value: object) -> None:
+    if type(value) is not int:
+        raise BadArgumentsError(f"ttl must be an int (milliseconds), got {_type_name(value)}")
+    if not 0 < value <= MAX_TTL_MS:
+        raise BadArgumentsError(f"ttl must be between 1 and {MAX_TTL_MS} milliseconds, got {value}")
 
 
 def _check_path(value: object, *, sequential: bool = False) -> None:
@@ -148,8 +166,11 @@ def _check_arity(op: Op, count: int) -> None:
 
 
 def _check_create(op: Op) -> None:
-    _check_arity(op, 4)
-    _check_flags(op[3])
+    if len(op) > 3:
+        _check_flags(op[3])
+    _check_arity(op, 5 if len(op) > 3 and op[3] & FLAG_TTL else 4)
+    if op[3] & FLAG_TTL:
+        _check_ttl(op[4])
     _check_path(op[1], sequential=bool(op[3] & FLAG_SEQUENCE))
     _check_data(op[2])
 
@@ -209,6 +230,12 @@ def _check_cancel(op: Op) -> None:
     _check_int(op[1], "cancelled request_id", 1, INT64_MAX)
 
 
+def _check_reap(op: Op) -> None:
+    _check_arity(op, 3)
+    _check_path(op[1])
+    _check_int(op[2], "reaped node's mzxid", 1, INT64_MAX)
+
+
 _CHECKERS: dict[str, Callable[[Op], None]] = {
     CREATE: _check_create,
     DELETE: _check_delete,
@@ -221,6 +248,7 @@ _CHECKERS: dict[str, Callable[[Op], None]] = {
     CLOSE_SESSION: _check_no_args,
     EXPIRE_SESSION: _check_expire_session,
     CANCEL: _check_cancel,
+    REAP: _check_reap,
 }
 
 
@@ -362,13 +390,20 @@ def create_op(
     ephemeral: bool = False,
     sequence: bool = False,
     *,
+    container: bool = False,
+    ttl: int | None = None,
     max_data_bytes: int | None = None,
 ) -> Op:
-    """``("create", path, data, flags)``; ``path`` is a prefix when ``sequence``."""
-    flags = (FLAG_EPHEMERAL if _require_bool(ephemeral, "ephemeral") else 0) | (
-        FLAG_SEQUENCE if _require_bool(sequence, "sequence") else 0
+    """``("create", path, data, flags)``, or ``("create", path, data, flags,
+    ttl)`` for a TTL node; ``path`` is a prefix when ``sequence``."""
+    flags = (
+        (FLAG_EPHEMERAL if _require_bool(ephemeral, "ephemeral") else 0)
+        | (FLAG_SEQUENCE if _require_bool(sequence, "sequence") else 0)
+        | (FLAG_CONTAINER if _require_bool(container, "container") else 0)
     )
-    return _made((CREATE, _plain_str(path), _plain_bytes(data), flags), max_data_bytes)
+    if ttl is None:
+        return _made((CREATE, _plain_str(path), _plain_bytes(data), flags), max_data_bytes)
+    return _made((CREATE, _plain_str(path), _plain_bytes(data), flags | FLAG_TTL, _plain_int(ttl)), max_data_bytes)
 
 
 def delete_op(path: str, version: int = -1) -> Op:
@@ -435,6 +470,14 @@ def cancel_op(request_id: int) -> Op:
     return _made((CANCEL, _plain_int(request_id)), None)
 
 
+def reap_op(path: str, mzxid: int) -> Op:
+    """``("reap", path, mzxid)``, from the leader: deletes the container or
+    TTL node at ``path`` if it is still unmodified since ``mzxid`` and still
+    reapable (childless; a container must have had a child). Whether a TTL
+    node has been unmodified for long enough is the leader's decision."""
+    return _made((REAP, _plain_str(path), _plain_int(mzxid)), None)
+
+
 def make_entry(
     session_id: int,
     request_id: int,
@@ -470,12 +513,15 @@ __all__ = [
     "FLAG_CONTAINER",
     "FLAG_EPHEMERAL",
     "FLAG_SEQUENCE",
+    "FLAG_TTL",
     "KEEPALIVE",
+    "MAX_TTL_MS",
     "MAX_ENTRY_OVERHEAD_BYTES",
     "MULTI",
     "MULTI_MAX_OPS",
     "MULTI_SUB_OPS",
     "OPEN_SESSION",
+    "REAP",
     "SET",
     "SUPPORTED_FLAGS",
     "SYNC",
@@ -493,6 +539,7 @@ __all__ = [
     "multi_op",
     "op_payload_bytes",
     "open_session_op",
+    "reap_op",
     "set_op",
     "sync_op",
 ]

@@ -20,7 +20,17 @@ Rules this module enforces, because pysyncobj 0.3.17 does not:
 * no fork for snapshots (``useFork=False``): forking a multi-threaded host
   application is unsafe;
 * the transport's remote admin commands that could change the cluster
-  (``add``, ``remove``, ``set_version``, ``transfer``) are refused;
+  (``add``, ``remove``, ``set_version``, ``transfer``) are refused; coord
+  changes membership only through ``Replicator.change_membership``, whose
+  command travels in the Raft log (forwarded to the leader as an ordinary
+  ``apply_command`` over the authenticated peer connection), and the leader
+  accepts it only from a voter, one change at a time, and only while the
+  voters it reaches form a quorum of the new configuration
+  (``_CoordSyncObj``: pysyncobj 0.3.17's own one-at-a-time check never
+  engages, its ``__changeClusterIDx`` is never set);
+* observers are pysyncobj read-only nodes (no listening socket, never vote,
+  not counted for quorum); they introduce themselves by name so the leader
+  can report their lag;
 * a follower deletes only *conflicting* log entries (R1): the transport
   trims the entries of an incoming AppendEntries that the follower already
   holds with the same index and term before pysyncobj sees the message, and
@@ -66,7 +76,7 @@ from pysyncobj.serializer import Serializer
 from pysyncobj.transport import TCPTransport
 from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, MembershipChangeError, NotReadyError, UnknownOutcomeError
 
 if TYPE_CHECKING:
     from .testing.faults import NetworkFaults
@@ -91,6 +101,7 @@ DURABILITY_MODES = (DURABILITY_PROCESS_CRASH, DURABILITY_FSYNC)
 ROLE_FOLLOWER = "follower"
 ROLE_CANDIDATE = "candidate"
 ROLE_LEADER = "leader"
+ROLE_OBSERVER = "observer"
 _ROLE_BY_STATE = {0: ROLE_FOLLOWER, 1: ROLE_CANDIDATE, 2: ROLE_LEADER}
 
 
@@ -118,6 +129,16 @@ _FAILURES = {
     FAIL_REASON.UNKNOWN_OUTCOME: (FailureKind.MAYBE_APPENDED, "Raft lost track of it"),
 }
 _UNKNOWN_FAILURE = (FailureKind.MAYBE_APPENDED, "Raft reported an unknown failure")
+
+
+#: pysyncobj's command-type byte of a membership change / code-version entry.
+_MEMBERSHIP_COMMAND = bytes([raft_syncobj._COMMAND_TYPE.MEMBERSHIP])
+_VERSION_COMMAND = bytes([raft_syncobj._COMMAND_TYPE.VERSION])
+#: The message an observer sends right after pysyncobj's ``'readonly'``
+#: greeting, so the voters can name it in their status.
+_OBSERVER_HELLO = "coord_observer_hello"
+MEMBERSHIP_ADD = "add"
+MEMBERSHIP_REMOVE = "rem"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,6 +199,16 @@ class ReplicaStatus:
     peers_connected: dict[str, bool]
     #: Index of the last entry in this member's log (committed or not).
     last_log_index: int = 0
+    #: The voters as this member knows them (its own address included when
+    #: it is a voter), sorted.
+    voters: tuple[str, ...] = ()
+    #: Names of the observers connected to this member (voters only; the
+    #: leader's list is the one that matters), sorted.
+    observers: tuple[str, ...] = ()
+    #: On the leader: each peer's lag in log entries (the leader's last log
+    #: index minus the peer's match index); observers are included under
+    #: their names. Empty on every other member.
+    peer_lag: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 def replicated_command_bytes(entry: object) -> int:
@@ -225,6 +256,19 @@ class _RaftLog:
         if offset < 0 or offset >= len(journal):
             return None
         return int(journal[offset][2])
+
+    def membership_change_after(self, index: int) -> int | None:
+        """The index of a membership-change entry after ``index`` in this
+        log (the newest one), or None. Scans only the tail past ``index``."""
+        journal = self.journal
+        first = journal[0][1]
+        for offset in range(len(journal) - 1, max(index - first, -1), -1):
+            command, entry_index = journal[offset][0], journal[offset][1]
+            if entry_index <= index:
+                break
+            if command[:1] == _MEMBERSHIP_COMMAND:
+                return int(entry_index)
+        return None
 
     def sync(self) -> None:
         """Make the journal durable (a no-op unless it is a fsync journal)."""
@@ -337,6 +381,14 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
       those handlers are never installed. ``status`` stays.
     * Incoming AppendEntries are screened (``screen_append_entries``: R1, R2),
       and a leader's back-off replies are kept monotonic (``ReplicationBackoff``).
+    * Forwarded commands (``apply_command``) are screened by type: a
+      code-version switch is refused from anyone (coord never issues one), a
+      membership change is refused from observers (read-only connections);
+      only voters, which coord's ``change_membership`` runs on, may forward
+      one. With a secret every peer connection is authenticated before any
+      message gets here (pysyncobj's Fernet handshake).
+    * An observer names itself (``observer_name``) right after pysyncobj's
+      ``'readonly'`` greeting; voters keep the names for their status.
     * Every outgoing message first passes the durability barrier (fsync
       mode), so nothing that reflects a journal write leaves this member
       before that write is on stable storage.
@@ -361,8 +413,12 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
         raft_log: _RaftLog,
         durability_barrier: Callable[[], None] | None = None,
         keepalive_interval_s: float = 0.05,
+        observer_name: str | None = None,
     ) -> None:
         self._raft_log = raft_log
+        self._observer_name = observer_name
+        #: read-only node id -> the name that observer gave (tick thread writes).
+        self.observer_names: dict[str, str] = {}
         self._durability_barrier = durability_barrier
         self._keepalive_interval_s = keepalive_interval_s
         self._last_keepalive: dict[Any, float] = {}
@@ -388,8 +444,48 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
         """Hand ``message`` to pysyncobj's TCP connection to ``node``."""
         return bool(TCPTransport.send(self, node, message))
 
+    def _sendSelfAddress(self, conn: Any) -> None:  # noqa: N802 - pysyncobj's name
+        super()._sendSelfAddress(conn)
+        if self._selfIsReadonlyNode and self._observer_name is not None:
+            conn.send({"type": _OBSERVER_HELLO, "name": self._observer_name})
+
+    def _screen_forwarded_command(self, node: Any, message: dict[str, Any]) -> bool:
+        """Whether a forwarded ``apply_command`` may reach pysyncobj; a
+        refused one is answered with REQUEST_DENIED."""
+        command = message.get("command")
+        kind = command[:1] if isinstance(command, bytes) else b""
+        refused = None
+        if kind == _VERSION_COMMAND:
+            refused = "a code-version switch"
+        elif kind == _MEMBERSHIP_COMMAND and node not in self._nodes:
+            refused = "a membership change from an observer"
+        if refused is None:
+            return True
+        logger.warning("refusing %s forwarded by %s", refused, node)
+        if "request_id" in message:
+            self.send(
+                node,
+                {
+                    "type": "apply_command_response",
+                    "request_id": message["request_id"],
+                    "error": FAIL_REASON.REQUEST_DENIED,
+                },
+            )
+        return False
+
     def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802 - pysyncobj's name
         ack = None
+        if isinstance(message, dict) and message.get("type") == _OBSERVER_HELLO:
+            name = message.get("name")
+            if node in self._readonlyNodes and isinstance(name, str) and len(name) <= 300:
+                self.observer_names[node.id] = name
+            return
+        if (
+            isinstance(message, dict)
+            and message.get("type") == "apply_command"
+            and not self._screen_forwarded_command(node, message)
+        ):
+            return
         if isinstance(message, dict) and message.get("type") == "next_node_idx":
             peer = getattr(node, "address", str(node))
             message = self._backoff.screen(peer, message, self._syncObj.raftCurrentTerm)
@@ -957,6 +1053,113 @@ class _TreeConsumer(SyncObjConsumer):  # type: ignore[misc]
             logger.exception("restoring a snapshot failed")
 
 
+def membership_problem(
+    kind: object,
+    address: object,
+    *,
+    voters: Sequence[str],
+    connected: Sequence[str],
+    leader: str | None,
+) -> str | None:
+    """Why a voter change would be unsafe, or None.
+
+    coord's rule for one change ``kind`` ("add"/"rem") of ``address``,
+    judged with the leader's view (``voters``: the current configuration,
+    ``connected``: the voters the leader currently reaches, itself
+    included): the voters reached must form a quorum of the configuration
+    *after* the change without counting the member being added or removed,
+    so the cluster never comes to depend on a newcomer that may not be up
+    (or on the member being taken out). Growing a one-voter cluster is the
+    one exception: its second voter is necessarily needed for a quorum.
+    """
+    if kind not in (MEMBERSHIP_ADD, MEMBERSHIP_REMOVE) or not isinstance(address, str) or ":" not in address:
+        return f"malformed membership change {kind!r} {address!r}"
+    current = set(voters)
+    reached = set(connected) & current
+    if kind == MEMBERSHIP_ADD:
+        if address in current:
+            return f"{address} already is a voter"
+        after = len(current) + 1
+        if len(current) > 1 and 2 * len(reached) <= after:
+            return (
+                f"adding {address} would leave {len(reached)} reachable voter(s) of {after}, not a quorum "
+                "without the newcomer; bring the missing voters back first"
+            )
+        if 2 * len(reached) <= len(current):
+            return "the cluster has no quorum"
+        return None
+    if address not in current:
+        return f"{address} is not a voter"
+    if address == leader:
+        return (
+            f"{address} is the leader and cannot remove itself; stop it (another voter takes over) "
+            "and remove it from the new leader"
+        )
+    if len(current) == 1:
+        return "cannot remove the last voter"
+    after = len(current) - 1
+    remaining_reached = len(reached - {address})
+    if 2 * remaining_reached <= after:
+        return f"removing {address} would leave {remaining_reached} reachable voter(s) of {after}, not a quorum"
+    return None
+
+
+class _CoordSyncObj(SyncObj):  # type: ignore[misc]
+    """pysyncobj's SyncObj with two narrowly scoped overrides.
+
+    * ``__changeCluster`` (the leader's decision on a membership command,
+      local or forwarded, on the tick thread right before it is appended)
+      first applies coord's rules: no second change while one is in the log
+      past the applied index (pysyncobj 0.3.17 means to check this but never
+      sets ``__changeClusterIDx``), and ``membership_problem``. A refusal
+      reaches the proposer as REQUEST_DENIED; the reason is logged and kept
+      in ``coord_membership_refusal``.
+    * ``__connectedToAnyone`` (the gate of standing for election) is False
+      for a *joining* voter until it has heard from a leader: a new voter
+      started before it is added sees brief connections to the members that
+      then drop it, and would otherwise stand for election in vain, raising
+      its term, and depose the leader once it is added.
+    """
+
+    def __init__(self, *args: Any, raft_log: _RaftLog, joining: bool, **kwargs: Any) -> None:
+        self._coord_raft_log = raft_log
+        self._coord_joining = joining
+        self.coord_membership_refusal: str | None = None
+        super().__init__(*args, **kwargs)
+
+    def _SyncObj__changeCluster(self, request: Any) -> bool:  # noqa: N802 - pysyncobj's (mangled) name
+        problem = self.coord_check_membership(request)
+        if problem is not None:
+            logger.warning("leader %s refuses membership change %r: %s", self.selfNode, request[:2], problem)
+            self.coord_membership_refusal = problem
+            return False
+        return bool(SyncObj._SyncObj__changeCluster(self, request))
+
+    def coord_check_membership(self, request: Any) -> str | None:
+        """coord's rules for a membership request, on the leader's view."""
+        if not isinstance(request, (list, tuple)) or len(request) < 2:
+            return f"malformed membership change {request!r}"
+        pending = self._coord_raft_log.membership_change_after(self.raftLastApplied)
+        if pending is not None:
+            return f"another membership change (log index {pending}) is not yet committed"
+        others = [node.id for node in self.otherNodes]
+        me = self.selfNode.id
+        return membership_problem(
+            request[0],
+            request[1],
+            voters=[me, *others],
+            connected=[me, *(node.id for node in self.otherNodes if self.isNodeConnected(node))],
+            leader=me,
+        )
+
+    def _SyncObj__connectedToAnyone(self) -> bool:  # noqa: N802 - pysyncobj's (mangled) name
+        if self._coord_joining:
+            if self._getLeader() is None:
+                return False
+            self._coord_joining = False  # a leader reached this member: it has joined
+        return bool(SyncObj._SyncObj__connectedToAnyone(self))
+
+
 def _batch_size_bytes(max_entry_bytes: int) -> int:
     """AppendEntries batch size for entries of at most ``max_entry_bytes``.
 
@@ -1016,6 +1219,8 @@ class Replicator:
         snapshot_entries: int = 100_000,
         durability: str = DURABILITY_PROCESS_CRASH,
         network_faults: NetworkFaults | None = None,
+        observer: bool = False,
+        joining: bool = False,
     ) -> None:
         check_pysyncobj_version()
         if durability not in DURABILITY_MODES:
@@ -1024,6 +1229,7 @@ class Replicator:
             raise ConfigurationError('durability="fsync" needs a data_dir to sync to')
         timing = timing or RaftTiming()
         self.address = address
+        self.observer = observer
         self.durability = durability
         self._on_role_change = on_role_change
         self._raft_log = _RaftLog()
@@ -1054,10 +1260,16 @@ class Replicator:
             journalFile=files["journal"],
             fullDumpFile=files["dump"],
             useFork=False,
-            dynamicMembershipChange=False,
+            # Membership changes go through the log (coord's own API only:
+            # the transport refuses the remote admin commands). This also
+            # makes a member restored from a snapshot take the snapshot's
+            # configuration instead of its constructor's peers.
+            dynamicMembershipChange=True,
             onStateChanged=self._state_changed,
         )
         others = [p for p in peers if p != address]
+        if observer and not others:
+            raise ConfigurationError("an observer needs the voters' addresses in peers")
         self._tick_s = timing.tick_s
         # pysyncobj decides commits before it appends queued commands within a
         # tick; with peers their replies wake the next tick at once, but a lone
@@ -1069,6 +1281,7 @@ class Replicator:
             "raft_log": self._raft_log,
             "durability_barrier": barrier,
             "keepalive_interval_s": timing.heartbeat_s / 2,
+            "observer_name": address if observer else None,
         }
         if network_faults is None:
             transport_class = functools.partial(_GuardedTransport, **transport_options)
@@ -1089,11 +1302,20 @@ class Replicator:
         # With autoTick off the constructor binds the server synchronously,
         # so a busy port fails here, in the caller's thread.
         with _journal_factory(make_journal):
-            self._sync_obj = SyncObj(
-                address, others, conf=conf, consumers=[self._consumer], transportClass=transport_class
+            self._sync_obj = _CoordSyncObj(
+                None if observer else address,
+                others,
+                conf=conf,
+                consumers=[self._consumer],
+                transportClass=transport_class,
+                raft_log=self._raft_log,
+                joining=joining and not observer,
             )
         if self._raft_log.journal is None:
             raise ConfigurationError("pysyncobj did not build its journal through createJournal")
+        if joining and (len(self._raft_log.journal) > 1 or (dump_file is not None and os.path.exists(dump_file))):
+            # A restart of a member that joined earlier: it is a voter already.
+            self._sync_obj._coord_joining = False
         self._thread = threading.Thread(target=self._tick_loop, name=f"coord-raft-{address}", daemon=True)
         self._thread.start()
 
@@ -1146,8 +1368,24 @@ class Replicator:
             for key, value in raw.items()
             if key.startswith("partner_node_status_server_")
         }
+        role = ROLE_OBSERVER if self.observer else _ROLE_BY_STATE.get(raw["state"], ROLE_FOLLOWER)
+        last_log_index = self._last_log_index(int(raw["commit_idx"]))
+        names = dict(self._transport_observer_names())
+        observer_ids = sorted(
+            key[len("readonly_node_status_server_") :] for key in raw if key.startswith("readonly_node_status_server_")
+        )
+        observers = {node_id: names.get(node_id, f"observer#{node_id}") for node_id in observer_ids}
+        peer_lag: dict[str, int] = {}
+        if role == ROLE_LEADER:
+            for key, value in raw.items():
+                if key.startswith("match_idx_server_"):
+                    node_id = key[len("match_idx_server_") :]
+                    name = observers.get(node_id, node_id)
+                    if node_id in peers or node_id in observers:
+                        peer_lag[name] = max(0, last_log_index - int(value))
+        voters = sorted(peers) if self.observer else sorted([self.address, *peers])
         return ReplicaStatus(
-            role=_ROLE_BY_STATE.get(raw["state"], ROLE_FOLLOWER),
+            role=role,
             leader=getattr(leader, "address", None) if leader is not None else None,
             term=int(raw["raft_term"]),
             commit_index=int(raw["commit_idx"]),
@@ -1155,8 +1393,103 @@ class Replicator:
             has_quorum=bool(raw["has_quorum"]),
             ready=bool(self._sync_obj.isReady()),
             peers_connected=peers,
-            last_log_index=self._last_log_index(int(raw["commit_idx"])),
+            last_log_index=last_log_index,
+            voters=tuple(voters),
+            observers=tuple(sorted(observers.values())),
+            peer_lag=dict(sorted(peer_lag.items())),
         )
+
+    def _transport_observer_names(self) -> list[tuple[str, str]]:
+        transport = getattr(self._sync_obj, "_SyncObj__transport", None)
+        names = getattr(transport, "observer_names", None) or {}
+        for _ in range(5):  # written by the tick thread; retry a copy torn by a resize
+            try:
+                return list(names.items())
+            except RuntimeError:
+                continue
+        return []
+
+    def change_membership(self, kind: str, address: str, timeout: float) -> None:
+        """Add (``"add"``) or remove (``"rem"``) the voter ``address``; wait
+        up to ``timeout`` s until the change is committed and applied here.
+
+        Must run on a voter; pysyncobj forwards the change to the leader,
+        which decides (``_CoordSyncObj``). The same rules are first checked
+        on this member's own view, for a precise message.
+
+        :raises MembershipChangeError: refused; nothing changed.
+        :raises NotReadyError: no leader to take the change.
+        :raises UnknownOutcomeError: no outcome within ``timeout`` or the
+            leader changed meanwhile: the change may still commit.
+        """
+        if self.observer:
+            raise MembershipChangeError("an observer cannot change the membership; call this on a voter")
+        if kind not in (MEMBERSHIP_ADD, MEMBERSHIP_REMOVE):
+            raise ValueError(f"kind must be {MEMBERSHIP_ADD!r} or {MEMBERSHIP_REMOVE!r}, got {kind!r}")
+        problem = self._local_membership_problem(kind, address)
+        if problem is not None:
+            raise MembershipChangeError(problem)
+        done = threading.Event()
+        outcome: list[int] = []
+
+        def callback(_result: object, error: int) -> None:
+            outcome.append(error)
+            done.set()
+
+        self._sync_obj.coord_membership_refusal = None
+        if kind == MEMBERSHIP_ADD:
+            self._sync_obj.addNodeToCluster(address, callback=callback)
+        else:
+            self._sync_obj.removeNodeFromCluster(address, callback=callback)
+        verb = "adding" if kind == MEMBERSHIP_ADD else "removing"
+        if not done.wait(timeout):
+            raise UnknownOutcomeError(
+                f"{verb} {address} did not commit within {timeout} s; it may still commit: check status().voters"
+            )
+        error = outcome[0]
+        if error == FAIL_REASON.SUCCESS:
+            logger.info("member %s: %s voter %s committed", self.address, verb, address)
+            return
+        if error == FAIL_REASON.REQUEST_DENIED:
+            reason = self._sync_obj.coord_membership_refusal or (
+                "another membership change is still uncommitted, the voters it reaches would not form a "
+                "quorum of the new configuration, or the address already is (or is not) a voter"
+            )
+            raise MembershipChangeError(f"the leader refused {verb} {address}: {reason}")
+        kind_of_failure, reason = _FAILURES.get(error, _UNKNOWN_FAILURE)
+        if kind_of_failure == FailureKind.NOT_APPENDED:
+            raise NotReadyError(f"{verb} {address} failed: {reason}")
+        raise UnknownOutcomeError(f"{verb} {address}: {reason}; it may still commit: check status().voters")
+
+    def _local_membership_problem(self, kind: str, address: str) -> str | None:
+        """``membership_problem`` on this member's own view (read from the
+        caller's thread, so possibly one tick stale: the leader re-checks)."""
+        sync_obj = self._sync_obj
+        for _ in range(5):
+            try:
+                others = list(sync_obj.otherNodes)
+                break
+            except RuntimeError:  # the set was resized by the tick thread mid-copy
+                continue
+        else:
+            return "the configuration is changing; retry"
+        try:
+            pending = self._raft_log.membership_change_after(sync_obj.raftLastApplied)
+        except (IndexError, TypeError):  # a snapshot is being installed right now
+            pending = None
+        if pending is not None:
+            return f"another membership change (log index {pending}) is not yet committed"
+        leader = self.leader_address()
+        if leader is None:
+            return "there is no leader"
+        voters = [self.address, *(node.id for node in others)]
+        if self.is_leader():
+            connected = [self.address, *(node.id for node in others if sync_obj.isNodeConnected(node))]
+        else:
+            # A follower cannot see the leader's connections: only the
+            # structural rules are checked here, the quorum ones on the leader.
+            connected = voters
+        return membership_problem(kind, address, voters=voters, connected=connected, leader=leader)
 
     def _last_log_index(self, fallback: int) -> int:
         # Read from the caller's thread: loading a snapshot briefly empties

@@ -26,6 +26,15 @@ against a real ZooKeeper:
   (ZOOKEEPER-4743), so a conditional set can always name it.
 * Failed writes consume a zxid (ZooKeeper logs them as error txns); a multi
   consumes one zxid; keepalive and sync consume none.
+* Container and TTL nodes show ``ephemeralOwner`` 0 to clients, as
+  ZooKeeper's ``DataNode.getClientEphemeralOwner`` does; snapshots store
+  ZooKeeper's internal encoding (``Long.MIN_VALUE``; ``0xFF00000000000000 |
+  ttl`` as a signed long) in the owner field. The tree only keeps them;
+  deciding *when* a TTL node has gone unmodified long enough is the
+  leader's, on its own clock (see ``Member``). Its ``reap`` entry names the
+  node's mzxid, and apply deletes only if the node is still that version
+  and childless (and, for a container, has had a child), so a node
+  modified, re-created or given a child meanwhile stays.
 """
 
 from __future__ import annotations
@@ -46,11 +55,14 @@ from .ops import (
     DEFAULT_MAX_DATA_BYTES,
     DELETE,
     EXPIRE_SESSION,
+    FLAG_CONTAINER,
     FLAG_EPHEMERAL,
     FLAG_SEQUENCE,
+    FLAG_TTL,
     KEEPALIVE,
     MULTI,
     OPEN_SESSION,
+    REAP,
     SET,
     SYNC,
     Op,
@@ -124,21 +136,55 @@ def _name(path: str) -> str:
     return path[path.rfind("/") + 1 :]
 
 
+#: ``_Node.ttl`` of a container node (a TTL node holds its ttl, > 0).
+CONTAINER = -1
+_CONTAINER_OWNER = -(1 << 63)  # ZooKeeper's Long.MIN_VALUE
+_TTL_OWNER_MASK = 0xFF00000000000000
+_TTL_OWNER_VALUE = (1 << 40) - 1
+
+
+def extended_owner(ttl: int) -> int:
+    """ZooKeeper's internal ``ephemeralOwner`` of a container (``ttl``
+    CONTAINER) or TTL node: a negative long that is never a session id."""
+    if ttl == CONTAINER:
+        return _CONTAINER_OWNER
+    return (_TTL_OWNER_MASK | ttl) - (1 << 64)
+
+
+def _ttl_of_owner(owner: int) -> int:
+    """Inverse of ``extended_owner`` for a snapshot's negative owner field."""
+    if owner == _CONTAINER_OWNER:
+        return CONTAINER
+    ttl = (owner + (1 << 64)) & _TTL_OWNER_VALUE
+    if ttl == 0 or extended_owner(ttl) != owner:
+        raise ValueError(f"bad container/TTL owner field {owner}")
+    return ttl
+
+
 class _Node:
     """One znode. Derived fields (dataLength, numChildren, cversion) are
     computed on read; ``children`` is None while there are none, so the
     (usually many) leaves carry no container."""
 
-    __slots__ = ("ccount", "children", "ctime", "czxid", "data", "mtime", "mzxid", "owner", "pzxid", "version")
+    __slots__ = ("ccount", "children", "ctime", "czxid", "data", "mtime", "mzxid", "owner", "pzxid", "ttl", "version")
 
-    def __init__(self, data: bytes, zxid: int, time_ms: int, owner: int) -> None:
+    def __init__(self, data: bytes, zxid: int, time_ms: int, owner: int, ttl: int = 0) -> None:
         self.data = data
         self.czxid = self.mzxid = self.pzxid = zxid
         self.ctime = self.mtime = time_ms
         self.version = 0
         self.ccount = 0
-        self.owner = owner
+        self.owner = owner  # the session of an ephemeral, else 0
+        self.ttl = ttl  # 0, CONTAINER, or a TTL node's ttl in ms
         self.children: SortedList | None = None
+
+    def reapable(self) -> bool:
+        """Whether this container or TTL node may be reaped now, time
+        aside (ZooKeeper's ContainerManager: a container that had a child
+        and has none; a TTL node without children)."""
+        if self.children or not self.ttl:
+            return False
+        return self.ttl != CONTAINER or self.ccount != 0
 
     def stat(self) -> ZnodeStat:
         count = len(self.children) if self.children else 0
@@ -209,10 +255,11 @@ class _Txn:
 class Tree:
     """The znode tree, sessions table and zxid counter of one replica."""
 
-    __slots__ = ("_last_time_ms", "_max_data_bytes", "_nodes", "_sessions", "_zxid")
+    __slots__ = ("_last_time_ms", "_max_data_bytes", "_nodes", "_reapable", "_sessions", "_zxid")
 
     def __init__(self, max_data_bytes: int = DEFAULT_MAX_DATA_BYTES) -> None:
         self._nodes: dict[str, _Node] = {"/": _Node(b"", 0, 0, 0)}
+        self._reapable: SortedSet = SortedSet()  # paths of container and TTL nodes
         self._sessions: dict[int, _Session] = {}
         self._zxid = 0
         self._last_time_ms = 0
@@ -281,6 +328,51 @@ class Tree:
         """Number of znodes, the root included."""
         return len(self._nodes)
 
+    def descendant_count(self, path: str) -> int | None:
+        """Number of nodes below ``path`` (ZooKeeper's getAllChildrenNumber),
+        or None if it does not exist."""
+        node = self._nodes.get(path)
+        if node is None:
+            return None
+        count, stack = 0, [(path, node)]
+        while stack:
+            parent_path, parent = stack.pop()
+            prefix = "/" if parent_path == "/" else parent_path + "/"
+            for name in parent.children or ():
+                count += 1
+                child_path = prefix + name
+                stack.append((child_path, self._nodes[child_path]))
+        return count
+
+    def walk(self, path: str) -> list[str]:
+        """``path`` and every node below it, parents before children, in
+        path order among siblings ([] if ``path`` does not exist)."""
+        if path not in self._nodes:
+            return []
+        order: list[str] = []
+        stack = [path]
+        while stack:
+            current = stack.pop()
+            order.append(current)
+            children = self._nodes[current].children
+            if children:
+                prefix = "/" if current == "/" else current + "/"
+                stack.extend(prefix + name for name in reversed(children))
+        return order
+
+    def reap_candidates(self) -> list[tuple[str, int, int, bool]]:
+        """``(path, mzxid, ttl_ms, reapable)`` of every container and TTL
+        node, in path order; ``ttl_ms`` is 0 for a container (reap at once).
+        A leader reaps a TTL node once it is reapable and has kept the same
+        mzxid for longer than ``ttl_ms`` (children do not stop that clock,
+        as in ZooKeeper, they only keep the node)."""
+        nodes = self._nodes
+        return [
+            (path, node.mzxid, max(node.ttl, 0), node.reapable())
+            for path in self._reapable
+            if (node := nodes[path]).ttl > 0 or node.reapable()
+        ]
+
     # ------------------------------------------------------------------ apply
 
     def apply(self, entry: object) -> Applied:
@@ -334,7 +426,8 @@ class Tree:
 
     def _create(self, txn: _Txn, op: Op) -> Result:
         """Create a node; checks in PrepRequestProcessor's order."""
-        _, path, data, flags = op
+        path, data, flags = op[1], op[2], op[3]
+        ttl = CONTAINER if flags & FLAG_CONTAINER else (op[4] if flags & FLAG_TTL else 0)
         owner = 0
         if flags & FLAG_EPHEMERAL:
             if txn.session_id not in self._sessions:  # also the system, 0
@@ -350,7 +443,7 @@ class Tree:
             return (NODE_EXISTS, None)
         if parent.owner:
             return (NO_CHILDREN_FOR_EPHEMERALS, None)
-        node = _Node(data, txn.zxid, txn.now, owner)
+        node = _Node(data, txn.zxid, txn.now, owner, ttl)
         self._link(txn, path, parent_path, parent, node)
         return (OK, (path, node.stat()))
 
@@ -431,6 +524,8 @@ class Tree:
             parent.ccount, parent.pzxid = before
             if node.owner:
                 self._sessions[node.owner].ephemerals.discard(path)
+            if node.ttl:
+                self._reapable.discard(path)
 
         self._nodes[path] = node
         if parent.children is None:
@@ -440,6 +535,8 @@ class Tree:
         parent.pzxid = txn.zxid
         if node.owner:
             self._sessions[node.owner].ephemerals.add(path)
+        if node.ttl:
+            self._reapable.add(path)
         txn.undo.append(undo)
         txn.events.append((EVENT_CREATED, path))
         txn.events.append((EVENT_CHILD, parent_path))
@@ -459,12 +556,16 @@ class Tree:
             parent.pzxid = before
             if node.owner:
                 self._sessions[node.owner].ephemerals.add(path)
+            if node.ttl:
+                self._reapable.add(path)
 
         del self._nodes[path]
         self._drop_child(parent, name)
         parent.pzxid = txn.zxid
         if node.owner:
             self._sessions[node.owner].ephemerals.discard(path)
+        if node.ttl:
+            self._reapable.discard(path)
         txn.undo.append(undo)
         txn.events.append((EVENT_DELETED, path))
         txn.events.append((EVENT_CHILD, parent_path))
@@ -496,6 +597,18 @@ class Tree:
         if session is None or session.activity != seen_activity:
             return (OK, False)
         self._end_session(txn, session_id)
+        return (OK, True)
+
+    def _reap(self, txn: _Txn, op: Op) -> Result:
+        """Delete a container or TTL node if it is still the version the
+        leader timed (``mzxid``) and still reapable; ``(OK, False)`` and no
+        change otherwise."""
+        _, path, mzxid = op
+        node = self._nodes.get(path)
+        if node is None or node.mzxid != mzxid or not node.reapable():
+            return (OK, False)
+        self._unlink(txn, path, node)
+        txn.undo.clear()  # never inside a multi
         return (OK, True)
 
     def _cancel(self, txn: _Txn, op: Op) -> Result:
@@ -569,6 +682,8 @@ class Tree:
             session = self._sessions.get(node.owner)
             owned = session.ephemerals if session is not None else ()
             _require(path in owned, f"{path}: owner session {node.owner} is not open or does not list it")
+        _require((path in self._reapable) == bool(node.ttl), f"{path}: reapable set out of step")
+        _require(not (node.ttl and node.owner), f"{path}: ephemeral container/TTL node")
 
     def _check_session(self, session_id: int, session: _Session) -> None:
         _require(session_id > 0, "session id 0 in the sessions table")
@@ -598,6 +713,7 @@ _HANDLERS: dict[str, Callable[[Tree, _Txn, Op], Result]] = {
     CLOSE_SESSION: Tree._close_session,
     EXPIRE_SESSION: Tree._expire_session,
     CANCEL: Tree._cancel,
+    REAP: Tree._reap,
 }
 
 
@@ -609,6 +725,8 @@ _HANDLERS: dict[str, Callable[[Tree, _Txn, Op], Result]] = {
 #            then per result: q request_id, value (tagged, see _encode_value)
 #   node     u32 path length, q czxid, q mzxid, q ctime, q mtime, i version,
 #            i ccount, q pzxid, q owner, u32 data length, path (UTF-8), data
+#            (owner: the session of an ephemeral, or the negative
+#            ZooKeeper encoding of a container/TTL node, see extended_owner)
 # Sessions ascend by id and nodes by path (so a parent precedes its
 # children); ephemeral sets and child lists are rebuilt, not stored.
 
@@ -648,7 +766,7 @@ def _encode_tree(tree: Tree) -> bytes:
                 node.version,
                 node.ccount,
                 node.pzxid,
-                node.owner,
+                extended_owner(node.ttl) if node.ttl else node.owner,
                 len(node.data),
             )
         )
@@ -756,6 +874,7 @@ def _decode_nodes(tree: Tree, reader: _Reader, count: int) -> None:
     nodes: dict[str, _Node] = {}
     children: dict[str, list[str]] = {}
     ephemerals: dict[int, list[str]] = {}
+    reapable: list[str] = []
     previous = ""
     buf, pos, unpack_from, fixed = reader.buf, reader.pos, _NODE.unpack_from, _NODE.size
     for _ in range(count):  # hot loop: locals only
@@ -766,7 +885,11 @@ def _decode_nodes(tree: Tree, reader: _Reader, count: int) -> None:
         if pos > len(buf):
             raise ValueError("truncated")
         path = buf[start:middle].decode("utf-8")
-        node = _Node(buf[middle:pos], czxid, ctime, owner)
+        ttl = 0
+        if owner < 0:
+            ttl, owner = _ttl_of_owner(owner), 0
+            reapable.append(path)
+        node = _Node(buf[middle:pos], czxid, ctime, owner, ttl)
         node.mzxid, node.mtime, node.version, node.ccount, node.pzxid = mzxid, mtime, version, ccount, pzxid
         _link_restored(path, previous, node, nodes, children)
         if owner:
@@ -783,6 +906,7 @@ def _decode_nodes(tree: Tree, reader: _Reader, count: int) -> None:
     for session_id, paths in ephemerals.items():
         tree._sessions[session_id].ephemerals = SortedSet(paths)
     tree._nodes = nodes
+    tree._reapable = SortedSet(reapable)
 
 
 def _link_restored(
@@ -812,7 +936,9 @@ __all__ = [
     "EVENT_DELETED",
     "SNAPSHOT_MAGIC",
     "SNAPSHOT_VERSION",
+    "CONTAINER",
     "Applied",
     "SessionInfo",
     "Tree",
+    "extended_owner",
 ]

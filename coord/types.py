@@ -69,6 +69,12 @@ class EventType:
     CHANGED = "CHANGED"
     CHILD = "CHILD"
     NONE = "NONE"
+    #: Final event of a persistent watch ended by ``remove_watch``
+    #: (ZooKeeper's PersistentWatchRemoved).
+    PERSISTENT_WATCH_REMOVED = "PERSISTENT_WATCH_REMOVED"
+    #: Final event of a persistent watch cancelled because its callback fell
+    #: too far behind (coord's overflow policy; see ``add_watch``).
+    WATCH_OVERFLOW = "WATCH_OVERFLOW"
 
 
 class KeeperState:

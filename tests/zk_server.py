@@ -35,6 +35,9 @@ from pathlib import Path
 
 MAIN_CLASS = "org.apache.zookeeper.server.ZooKeeperServerMain"
 
+CONTAINER_CHECK_INTERVAL_MS = 100
+"""How often ZooKeeper's ContainerManager looks for containers and TTL nodes to reap."""
+
 # Where ZooKeeper's jars may live. The Debian package puts zookeeper.jar in
 # /usr/share/java; its manifest's Class-Path names every dependency, so that
 # one jar is a complete classpath. An upstream tarball (ZOOKEEPER_HOME) has
@@ -184,6 +187,11 @@ class ZooKeeperServer:
             "-XX:TieredStopAtLevel=1",
             "-Djava.net.preferIPv4Stack=true",
             "-Dzookeeper.jmx.log4j.disable=true",
+            # TTL nodes need the extended ephemeral types; a short container
+            # manager period lets container/TTL reaping finish in well under
+            # a second (the default checks once a minute).
+            "-Dzookeeper.extendedTypesEnabled=true",
+            f"-Dznode.container.checkIntervalMs={CONTAINER_CHECK_INTERVAL_MS}",
             "-cp",
             find_classpath() or "",
             MAIN_CLASS,

@@ -5,7 +5,8 @@
 then serves RPC calls (:class:`~coord.local_cluster.server.RpcServer`): a
 whitelist of Coordinator methods plus helpers that must run *inside* the
 member (:class:`MemberAgent`: watch logs, timed write loops, async
-throughput).
+throughput, and recipe objects driven by the parent through
+:class:`~coord.local_cluster.recipe_host.RecipeHost`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from coord.local_cluster.protocol import PARENT_PID_ENV, SECRET_ENV, _bounded, _decode_secret, _dumps, _error_reply
+from coord.local_cluster.recipe_host import RecipeHost
 from coord.local_cluster.server import (
     MAX_OPS,
     RpcServer,
@@ -73,6 +75,8 @@ class MemberAgent:
         self._watch_events: list[dict[str, Any]] = []
         self._states: list[dict[str, Any]] = []
         self._watch_logs: dict[str, list[dict[str, Any]]] = {}
+        #: Recipe objects living in this member, driven over RPC (``recipe_*``).
+        self.recipes = RecipeHost(member, emit=self._emit)
         #: Set by :func:`main` to the RPC server's ``send``: session states
         #: and watch-log entries are also streamed to the parent as events.
         self.emit: Callable[[dict[str, Any]], None] | None = None
@@ -98,6 +102,7 @@ class MemberAgent:
             "watch_log": self.watch_log,
             "network_faults": self.network_faults,
         })
+        table.update(self.recipes.handlers())
         return table
 
     # -- the in-process fault transport (testing) --------------------------

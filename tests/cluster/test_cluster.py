@@ -199,7 +199,8 @@ def test_status_reports_role_leader_term_and_session(cluster: InProcessCluster) 
     assert sorted(s.role for s in statuses) == ["follower", "follower", "leader"]
     assert {s.leader for s in statuses} == {leader.address}
     assert len({s.term for s in statuses}) == 1
-    assert all(s.session_id == m.session_id and s.session_id > 0 for s, m in zip(statuses, cluster.members))
+    pairs = zip(statuses, cluster.members, strict=True)
+    assert all(s.session_id == m.session_id and s.session_id > 0 for s, m in pairs)
     assert all(s.session_state == coord.SessionState.CONNECTED for s in statuses)
 
 

@@ -16,7 +16,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parents[1])
 if _TESTS_DIR not in sys.path:
     sys.path.insert(0, _TESTS_DIR)
 
-from zk_server import zookeeper_server  # noqa: F401 - session fixture
+from zk_server import zookeeper_server  # noqa: E402, F401 - session fixture; needs the path above
 
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 30.0
@@ -101,8 +101,10 @@ def coord_cluster():  # type: ignore[no-untyped-def]
     except ImportError as exc:
         pytest.skip(f"coord.Coordinator not importable ({exc})")
     addrs = [f"127.0.0.1:{p}" for p in _free_loopback_ports(3)]
+    # reap_interval matches the ZooKeeper server's container check period
+    # (zk_server.CONTAINER_CHECK_INTERVAL_MS) so container/TTL scenarios are quick.
     members = [
-        Coordinator(addr, peers=[a for a in addrs if a != addr], session_timeout=10.0)
+        Coordinator(addr, peers=[a for a in addrs if a != addr], session_timeout=10.0, reap_interval=0.1)
         for addr in addrs
     ]
     try:
@@ -125,8 +127,8 @@ def coord_client(request, coord_cluster):  # type: ignore[no-untyped-def]
     served locally)."""
     roles = [_role(m) for m in coord_cluster]
     if request.param == "leader":
-        chosen = [m for m, r in zip(coord_cluster, roles) if "leader" in r]
+        chosen = [m for m, r in zip(coord_cluster, roles, strict=True) if "leader" in r]
     else:
-        chosen = [m for m, r in zip(coord_cluster, roles) if r and "leader" not in r]
+        chosen = [m for m, r in zip(coord_cluster, roles, strict=True) if r and "leader" not in r]
     assert chosen, f"no {request.param} among members with roles {roles}"
     return chosen[0]

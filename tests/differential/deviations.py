@@ -30,6 +30,10 @@ STRICT_PATHS = "strict paths: InvalidPathError for any path ZooKeeper rejects, o
 RECURSIVE_DELETE = "delete(path, recursive=True) returns True (kazoo returns None)"
 NONE_VALUE = "None as a value is stored as b'' (ZooKeeper keeps null data, which kazoo reads back as None)"
 BAD_TX_OP = "a bad op added to a transaction raises when it is added, not at commit"
+REMOVE_WATCH_BOOL = (
+    "remove_watch returns True, or False when the callable had no persistent watch on the path "
+    "(ZooKeeper's Java client returns nothing and raises NoWatcherException)"
+)
 
 
 def _invalid_path(*zookeeper_lines: str) -> list[Deviation]:
@@ -40,6 +44,11 @@ def _invalid_path(*zookeeper_lines: str) -> list[Deviation]:
 _RECURSIVE_DELETE_TRUE = Deviation(
     re.compile(r"(delete\(.*, recursive=True\)) -> None"), r"\1 -> True", RECURSIVE_DELETE
 )
+
+_REMOVE_WATCH = [
+    Deviation(re.compile(r"(remove_watch\(.*\)) -> None"), r"\1 -> True", REMOVE_WATCH_BOOL),
+    Deviation(re.compile(r"(remove_watch\(.*\)) -> !NoWatcherError"), r"\1 -> False", REMOVE_WATCH_BOOL),
+]
 
 SUBSTITUTIONS: dict[str, list[Deviation]] = {
     "bad_paths_server_side": _invalid_path(
@@ -56,6 +65,10 @@ SUBSTITUTIONS: dict[str, list[Deviation]] = {
     ),
     "recursive_delete": [_RECURSIVE_DELETE_TRUE],
     "watch_children": [_RECURSIVE_DELETE_TRUE],
+    "persistent_watch": [_RECURSIVE_DELETE_TRUE],
+    "persistent_watch_recursive": [_RECURSIVE_DELETE_TRUE],
+    "persistent_watch_remove": [_RECURSIVE_DELETE_TRUE, *_REMOVE_WATCH],
+    "container": [_RECURSIVE_DELETE_TRUE],
     "values_and_types": [
         Deviation(re.compile(r"(get\('~/(?:none|empty)'\) -> \()None(, .*)"), r"\1b''\2", NONE_VALUE),
     ],

@@ -48,11 +48,14 @@ ZooKeeper-vs-ZooKeeper comparison is plain equality.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from .zk_extensions import extend, extensions
 
 EVENT_TIMEOUT = 5.0
 """Deadline for an expected watch event (ZooKeeper delivers in milliseconds)."""
@@ -92,6 +95,16 @@ class Err:
         return f"!{self.name}"
 
 
+CONTAINER_OWNER = -(2**63)
+"""ZooKeeper's ephemeralOwner of a container node (Long.MIN_VALUE)."""
+
+_EXTENDED_MASK = 0xFF00000000000000
+_TTL_VALUE_MASK = 0x000000FFFFFFFFFF
+# A TTL node's ephemeralOwner is 0xFF00000000000000 | ttl as a signed long;
+# such stats render as ``eph=ttl<ms>:<raw signed value>`` (the raw value is
+# what is compared; the decoded ttl is for the reader).
+
+
 class _StatRef:
     """A stat waiting for the transcript-wide zxid ranking."""
 
@@ -107,10 +120,15 @@ class _StatRef:
 
     def render(self, rank: dict[int, int]) -> str:
         s = self.stat
-        if s.ephemeralOwner == 0:
+        owner = s.ephemeralOwner
+        if owner == 0:
             eph = "0"
-        elif self.session_id is not None and s.ephemeralOwner == self.session_id:
+        elif self.session_id is not None and owner == self.session_id:
             eph = "self"
+        elif owner == CONTAINER_OWNER:
+            eph = f"container:{owner}"
+        elif owner < 0 and (owner & _EXTENDED_MASK) == _EXTENDED_MASK:
+            eph = f"ttl{owner & _TTL_VALUE_MASK}:{owner}"
         else:
             eph = "other"
         problems = []
@@ -215,7 +233,9 @@ class Transcript:
 
     def _label(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
         owner = getattr(fn, "__self__", None)
-        prefix = "" if owner is self.client or owner is None else "tx."
+        # zk_extensions' adapters stand for the client they extend
+        own = owner is self.client or owner is None or getattr(owner, "_extends", None) is self.client
+        prefix = "" if own else "tx."
         parts = [self.arg_repr(a) for a in args]
         parts += [f"{k}={self.arg_repr(v)}" for k, v in kwargs.items()]
         return f"{prefix}{getattr(fn, '__name__', repr(fn))}({', '.join(parts)})"
@@ -313,9 +333,9 @@ def reconcile(expected: Any, actual: Any) -> Any:
     if isinstance(expected, Err) and isinstance(actual, Err):
         return expected if expected.name in actual.names else actual
     if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
-        return [reconcile(e, a) for e, a in zip(expected, actual)]
+        return [reconcile(e, a) for e, a in zip(expected, actual, strict=True)]
     if isinstance(expected, tuple) and isinstance(actual, tuple) and len(expected) == len(actual):
-        return tuple(reconcile(e, a) for e, a in zip(expected, actual))
+        return tuple(reconcile(e, a) for e, a in zip(expected, actual, strict=True))
     return actual
 
 
@@ -1153,6 +1173,328 @@ def scenario_watch_recipes(client: Any, base: str, waiter: Waiter) -> list:
     return t.finish()
 
 
+# --------------------------------------------------------------------------
+# persistent watches, container and TTL nodes (ZooKeeper 3.6+; the kazoo side
+# goes through zk_extensions)
+
+REAP_TIMEOUT = 15.0
+"""Deadline for a container / TTL node to be reaped (ZooKeeper's check runs
+every zk_server.CONTAINER_CHECK_INTERVAL_MS)."""
+
+REAP_POLL = 0.02
+
+
+def wait_until_gone(client: Any, path: str, timeout: float = REAP_TIMEOUT) -> str:
+    """Poll ``exists(path)`` until the node is gone or the deadline passes;
+    the outcome only ("reaped" / "not reaped"), never a timing."""
+    deadline = time.monotonic() + timeout
+    while client.exists(path) is not None:
+        if time.monotonic() >= deadline:
+            return "not reaped"
+        time.sleep(REAP_POLL)
+    return "reaped"
+
+
+def _event_batch_sorted(batch: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """A batch whose order within one label is not specified (kazoo's
+    recursive delete visits children in the server's hash order)."""
+    return sorted(batch, key=lambda item: (str(item[0]), repr(item[1:])))
+
+
+def scenario_persistent_watch(client: Any, base: str, waiter: Waiter) -> list:
+    """add_watch(path, fn): every CREATED/DELETED/CHANGED/CHILD event of
+    exactly that path, until removed; on an existing and a missing path."""
+    t = Transcript(client, base)
+    ext = extend(client)
+    a = base + "/a"
+    t.call(client.create, a, b"1")
+    pa = waiter.watch("pw-a")
+    t.call(ext.add_watch, a, pa)
+    t.call(client.set, a, b"2")
+    t.note("set", waiter.wait_for(1))
+    t.call(client.create, a + "/c")
+    t.note("child created", waiter.wait_for(1))
+    t.call(client.set, a + "/c", b"x")
+    t.call(client.create, a + "/c/g")
+    t.call(client.delete, a + "/c/g")
+    t.call(client.set, a, b"bad", version=99)
+    t.note("child set / grandchild / failed set: nothing", waiter.quiet())
+    t.call(client.delete, a + "/c")
+    t.note("child deleted", waiter.wait_for(1))
+    t.call(client.set, a, b"3")
+    t.call(client.set, a, b"4")
+    t.note("two sets: two events (not one-shot)", waiter.wait_for(2))
+    t.call(client.delete, a)
+    t.note("deleted", waiter.wait_for(1))
+    t.call(client.create, a, b"again")
+    t.note("recreated: still armed", waiter.wait_for(1))
+    t.call(client.set, a, b"5")
+    t.note("set after recreate", waiter.wait_for(1))
+    # A missing path.
+    m = base + "/m"
+    pm = waiter.watch("pw-m")
+    t.call(ext.add_watch, m, pm)
+    t.call(client.exists, m)
+    t.call(client.create, m + "/x")
+    t.note("failed create below: nothing", waiter.quiet())
+    t.call(client.create, m, b"")
+    t.note("created", waiter.wait_for(1))
+    t.call(client.create, m + "/k-", ephemeral=True, sequence=True)
+    t.note("ephemeral sequential child", waiter.wait_for(1))
+    t.call(client.set, m, b"v", version=5)
+    t.note("failed set: nothing", waiter.quiet())
+    t.call(client.delete, m, recursive=True)
+    t.note("recursive delete: child, then node", waiter.wait_for(2))
+    # A transaction: one event per op, in op order.
+    tx = client.transaction()
+    t.step(tx.create, m, b"m")
+    t.step(tx.set_data, m, b"mm")
+    t.step(tx.create, m + "/z")
+    t.step(tx.create, base + "/other")
+    t.call(tx.commit)
+    t.note("transaction", waiter.wait_for(3))
+    t.note("then nothing", waiter.quiet())
+    t.stat(m)
+    return t.finish()
+
+
+def scenario_persistent_watch_recursive(client: Any, base: str, waiter: Waiter) -> list:
+    """add_watch(path, fn, recursive=True): CREATED/DELETED/CHANGED of the
+    path and every descendant, never CHILD; not a sibling sharing a prefix."""
+    t = Transcript(client, base)
+    ext = extend(client)
+    r = base + "/r"
+    t.call(client.create, r)
+    t.call(client.create, base + "/r-sibling")
+    rw = waiter.watch("rw")
+    t.call(ext.add_watch, r, rw, recursive=True)
+    t.call(client.create, r + "/x", b"1")
+    t.note("child created: CREATED, no CHILD", waiter.wait_for(1))
+    t.call(client.create, r + "/x/y")
+    t.call(client.create, r + "/x/y/z")
+    t.note("nested creates", waiter.wait_for(2))
+    t.call(client.set, r + "/x/y/z", b"2")
+    t.note("deep set", waiter.wait_for(1))
+    t.call(client.set, r, b"root")
+    t.note("own set", waiter.wait_for(1))
+    t.call(client.create, base + "/r-sibling/k")
+    t.call(client.set, base + "/r-sibling", b"s")
+    t.call(client.set, base, b"b")
+    t.call(client.create, r + "/x", b"dup")
+    t.note("sibling / parent / failed create: nothing", waiter.quiet())
+    t.call(client.create, r + "/e-", ephemeral=True, sequence=True)
+    t.note("ephemeral sequential", waiter.wait_for(1))
+    t.call(client.delete, r + "/x/y/z")
+    t.note("deep delete: DELETED only", waiter.wait_for(1))
+    # A second recursive watch inside the first, on a missing path.
+    rm = waiter.watch("rw-m")
+    t.call(ext.add_watch, r + "/m", rm, recursive=True)
+    tx = client.transaction()
+    t.step(tx.create, r + "/m", b"m")
+    t.step(tx.set_data, r + "/m", b"mm")
+    t.step(tx.create, r + "/m/n")
+    t.step(tx.delete, r + "/x/y")
+    t.step(tx.check, r + "/x", 0)
+    t.call(tx.commit)
+    t.note("transaction: rw 4 events, rw-m 3", waiter.wait_for(7))
+    tx = client.transaction()
+    t.step(tx.create, r + "/q")
+    t.step(tx.create, r + "/m")
+    t.call(tx.commit)
+    t.note("failed transaction: nothing", waiter.quiet())
+    t.call(client.delete, r, recursive=True)
+    t.note("recursive delete of the root", _event_batch_sorted(waiter.wait_for(7)))
+    t.call(client.create, r + "/m/n", makepath=True)
+    t.note("recreated with makepath", waiter.wait_for(5))
+    t.note("then nothing", waiter.quiet())
+    return t.finish()
+
+
+def scenario_persistent_watch_remove(client: Any, base: str, waiter: Waiter) -> list:
+    """remove_watch(path, fn): the callable gets a last PERSISTENT_WATCH_REMOVED
+    event (as from ZooKeeper's Java client) and nothing after; other
+    callables keep theirs; removing what is not there."""
+    t = Transcript(client, base)
+    ext = extend(client)
+    a = base + "/a"
+    t.call(client.create, a)
+    w1, w2 = waiter.watch("w1"), waiter.watch("w2")
+    t.call(ext.add_watch, a, w1)
+    t.call(ext.add_watch, a, w2)
+    t.call(client.set, a, b"1")
+    t.note("two callables", waiter.wait_for(2))
+    t.call(ext.remove_watch, a, w1)
+    t.note("removal event", waiter.wait_for(1))
+    t.call(client.set, a, b"2")
+    t.note("w1 removed: w2 only", waiter.wait_for(1))
+    t.note("then nothing", waiter.quiet())
+    t.call(ext.remove_watch, a, w1)
+    t.call(ext.remove_watch, a, w2)
+    t.note("removal event", waiter.wait_for(1))
+    t.call(client.set, a, b"3")
+    t.call(client.create, a + "/c")
+    t.call(client.delete, a + "/c")
+    t.call(client.delete, a)
+    t.call(client.create, a)
+    t.note("all removed: nothing", waiter.quiet())
+    t.call(ext.remove_watch, a, w2)
+    t.call(ext.remove_watch, base + "/never", w1)
+    t.note("failed removals: nothing", waiter.quiet())
+    # recursive
+    wr = waiter.watch("wr")
+    t.call(ext.add_watch, base + "/t", wr, recursive=True)
+    t.call(client.create, base + "/t/x", makepath=True)
+    t.note("recursive armed", waiter.wait_for(2))
+    t.call(ext.remove_watch, base + "/t", wr)
+    t.note("removal event", waiter.wait_for(1))
+    t.call(client.create, base + "/t/y")
+    t.call(client.delete, base + "/t", recursive=True)
+    t.note("recursive removed: nothing", waiter.quiet())
+    # re-adding after removal works again
+    t.call(ext.add_watch, a, w1)
+    t.call(client.set, a, b"4")
+    t.note("re-added", waiter.wait_for(1))
+    t.call(ext.remove_watch, a, w1)
+    t.note("removal event", waiter.wait_for(1))
+    t.call(client.set, a, b"5")
+    t.note("removed again", waiter.quiet())
+    return t.finish()
+
+
+def scenario_container(client: Any, base: str, waiter: Waiter) -> list:
+    """Container nodes: reaped once they had a child and have none; a
+    container never given a child stays; stats; refused flag combinations."""
+    t = Transcript(client, base)
+    ext = extend(client)
+    c = base + "/c"
+    never = base + "/never"
+    t.call(ext.create, never, container=True)
+    t.call(ext.create, c, b"box", container=True)
+    t.stat(c)
+    t.call(client.get, c)
+    t.call(client.get_children, c)
+    t.call(ext.create, c, container=True)
+    t.call(ext.create, c + "/kid", b"k")
+    t.call(client.create, c + "/e", ephemeral=True)
+    t.stat(c)
+    t.call(client.delete, c + "/kid")
+    t.note("one child left: not reaped yet", client.exists(c) is not None)
+    t.call(client.delete, c + "/e")
+    t.call(client.exists, c, watch=waiter.watch("exists-c"))
+    t.call(client.get_children, base, watch=waiter.watch("kids-base"))
+    t.note("c once childless", wait_until_gone(client, c))
+    t.note("reaping fires watches", waiter.wait_for(2))
+    # c's reaping pass looked at `never` too (it existed already): still there
+    t.stat(never)
+    t.call(client.create, c + "/late")
+    # a container recreated at a reaped path is reaped again
+    t.call(ext.create, c, container=True)
+    t.call(client.create, c + "/kid")
+    t.call(client.delete, c + "/kid")
+    t.note("c recreated, once childless", wait_until_gone(client, c))
+    # a container that keeps a child survives the pass that reaps another
+    keep = base + "/keep"
+    probe = base + "/probe"
+    t.call(ext.create, keep, container=True)
+    t.call(ext.create, keep + "/child", b"")
+    t.call(ext.create, probe, container=True)
+    t.call(ext.create, probe + "/x", container=True)
+    t.stat(probe + "/x")
+    t.call(client.delete, probe + "/x")
+    t.note("probe", wait_until_gone(client, probe))
+    t.stat(keep)
+    t.call(client.delete, keep + "/child")
+    t.note("keep once childless", wait_until_gone(client, keep))
+    # an explicit delete and a sequential child work as for any node
+    d = base + "/d"
+    t.call(ext.create, d, container=True)
+    t.call(client.create, d + "/s-", sequence=True)
+    t.call(client.delete, d + "/s-0000000000")
+    t.call(client.create, d + "/s-", sequence=True)
+    t.stat(d)
+    t.call(client.delete, d, recursive=True)
+    t.call(client.exists, d)
+    # refused combinations and missing parents
+    t.call(ext.create, base + "/cs", container=True, sequence=True)
+    t.call(ext.create, base + "/ce", container=True, ephemeral=True)
+    t.call(ext.create, base + "/ces", container=True, ephemeral=True, sequence=True)
+    t.call(ext.create, base + "/ct", container=True, ttl=1000)
+    t.call(ext.create, base + "/nope/c", container=True)
+    t.call(ext.create, base + "/mk/deep", b"d", container=True, makepath=True)
+    t.stat(base + "/mk")
+    t.stat(base + "/mk/deep")
+    t.call(ext.create, never + "/inner", container=True, include_data=True)
+    t.call(client.get_children, base)
+    t.stat(base)
+    return t.finish()
+
+
+TTL_SHORT = 200
+"""A TTL (ms) that expires while the scenario waits for it."""
+
+TTL_KEPT = 2000
+"""A TTL (ms) far longer than the gap between the scenario's sets."""
+
+KEEP_ALIVE_FOR = 2.5
+"""How long (s) the scenario keeps a TTL_KEPT node modified: past its TTL."""
+
+
+def scenario_ttl(client: Any, base: str, waiter: Waiter) -> list:
+    """TTL nodes: reaped when unmodified for ttl ms and childless; a set
+    resets the clock; children hold it; sequential; refused arguments."""
+    t = Transcript(client, base)
+    ext = extend(client)
+    n = base + "/t"
+    t.call(ext.create, n, b"v", ttl=TTL_SHORT)
+    t.stat(n)
+    t.call(client.get, n)
+    t.call(client.exists, n, watch=waiter.watch("exists-t"))
+    t.note("unmodified", wait_until_gone(client, n))
+    t.note("reaping fires the watch", waiter.wait_for(1))
+    # modified more often than its TTL: kept, while a short-lived probe
+    # created at the same time is reaped; then left alone: reaped
+    m = base + "/m"
+    probe = base + "/probe"
+    t.call(ext.create, m, b"0", ttl=TTL_KEPT)
+    t.call(ext.create, probe, ttl=TTL_SHORT)
+    started = time.monotonic()
+    probe_gone = False
+    deadline = started + REAP_TIMEOUT
+    while time.monotonic() < deadline:
+        client.set(m, b"tick")
+        probe_gone = probe_gone or client.exists(probe) is None
+        if probe_gone and time.monotonic() - started >= KEEP_ALIVE_FOR:
+            break
+        time.sleep(0.1)
+    t.note("probe reaped while m was kept modified", probe_gone)
+    t.note("m kept alive by sets", client.exists(m) is not None)
+    t.note("m once left alone", wait_until_gone(client, m))
+    # children hold an expired TTL node
+    p = base + "/p"
+    t.call(ext.create, p, ttl=TTL_SHORT)
+    t.call(client.create, p + "/kid")
+    t.call(ext.create, probe, ttl=TTL_SHORT)
+    t.note("probe created after p", wait_until_gone(client, probe))
+    t.stat(p)
+    t.call(client.delete, p + "/kid")
+    t.note("p once childless", wait_until_gone(client, p))
+    # sequential, and the largest TTL
+    t.call(ext.create, base + "/s-", b"s", ttl=600_000, sequence=True)
+    t.call(ext.create, base + "/s-", ttl=600_000, sequence=True, include_data=True)
+    t.call(ext.create, base + "/max", ttl=2**40 - 1)
+    t.stat(base + "/max")
+    # refused arguments
+    for bad in (0, -1, -1000, 2**40):
+        t.call(ext.create, base + "/bad", ttl=bad)
+    t.call(ext.create, base + "/bad", ttl=1000, ephemeral=True)
+    t.call(ext.create, base + "/bad", ttl=1000, ephemeral=True, sequence=True)
+    t.call(ext.create, base + "/nope/x", ttl=1000)
+    t.call(ext.create, base + "/s-0000000006", ttl=1000)
+    t.call(client.get_children, base)
+    t.stat(base)
+    return t.finish()
+
+
 SCENARIOS: dict[str, Callable[[Any, str, Waiter], list]] = {
     name[len("scenario_") :]: fn
     for name, fn in sorted(globals().items())
@@ -1166,12 +1508,12 @@ def run_scenario(name: str, client: Any, root: str, run_id: str) -> list:
     base = f"{root}/{name}-{run_id}"
     client.create(base, makepath=True)
     waiter = Waiter(client, base)
-    try:
-        transcript = SCENARIOS[name](client, base, waiter)
-    finally:
-        for path in (base, waiter.barrier_path):
-            try:
-                client.delete(path, recursive=True)
-            except Exception:  # noqa: BLE001 - cleanup must not hide the result
-                pass
+    with extensions(client):
+        try:
+            transcript = SCENARIOS[name](client, base, waiter)
+        finally:
+            for path in (base, waiter.barrier_path):
+                # cleanup must not hide the result
+                with contextlib.suppress(Exception):
+                    client.delete(path, recursive=True)
     return transcript

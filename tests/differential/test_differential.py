@@ -143,6 +143,23 @@ ZOOKEEPER_FACTS: list[tuple[str, str, tuple]] = [
     ("sequential_empty_prefix", "commit: create('~/b/', sequence=True)", (["~/b0000000002"],)),
     ("paths_kazoo_normalizes", "create('~/b//', sequence=True)", ("~/b/0000000000",)),
     ("paths_kazoo_normalizes", "ensure_path('~/g/h/')", (NoNode, NoNode)),
+    # persistent watches (ZooKeeper 3.6+, through zk_extensions)
+    ("persistent_watch", "child created", ([("pw-a", "CHILD ~/a CONNECTED")],)),
+    ("persistent_watch", "recreated: still armed", ([("pw-a", "CREATED ~/a CONNECTED")],)),
+    ("persistent_watch_recursive", "child created: CREATED, no CHILD", ([("rw", "CREATED ~/r/x CONNECTED")],)),
+    ("persistent_watch_recursive", "sibling / parent / failed create: nothing", ([],)),
+    ("persistent_watch_remove", "remove_watch('~/never', <watch w1>)", (Err.named("NoWatcherError"),)),
+    # containers: reaped once childless after having had a child, never before
+    ("container", "c once childless", ("reaped",)),
+    ("container", "c recreated, once childless", ("reaped",)),
+    ("container", "create('~/cs', container=True, sequence=True)", (BadArguments,)),
+    ("container", "create('~/ct', container=True, ttl=1000)", (BadArguments,)),
+    # TTL nodes: 0 < ttl < 2**40; sets keep them; children hold them
+    ("ttl", "m kept alive by sets", (True,)),
+    ("ttl", "probe created after p", ("reaped",)),
+    ("ttl", "create('~/max', ttl=1099511627775)", ("~/max",)),
+    ("ttl", "create('~/bad', ttl=1099511627776)", (BadArguments,)),
+    ("ttl", "create('~/bad', ttl=1000, ephemeral=True)", (BadArguments,)),
     # kazoo calls a callable registered as data AND child watch twice on delete
     ("watch_many", "same callable as data+child watch", (
         [("both", "DELETED ~/b CONNECTED"), ("both", "DELETED ~/b CONNECTED")],
@@ -167,6 +184,13 @@ def test_zookeeper_facts(zk_client: Any, differential_root: str, zk_transcripts:
     none_get = _entries(ref("values_and_types"), "get('~/none')")[0]
     if none_get[0] is not None:
         wrong.append(f"values_and_types: get('~/none') data {none_get[0]!r}, expected None")
+    # Clients see ephemeralOwner 0 on container and TTL nodes: the server
+    # keeps the Long.MIN_VALUE / 0xFF00..|ttl encoding in its StatPersisted
+    # but DataNode.getClientEphemeralOwner answers 0 for any non-session owner.
+    for scenario, label in (("container", "stat ~/never"), ("container", "stat ~/keep"), ("ttl", "stat ~/max")):
+        stat = _entries(ref(scenario), label)[0]
+        if " eph=0 " not in stat:
+            wrong.append(f"{scenario}: {label} -> {stat}, expected eph=0")
     assert not wrong, "\n".join(wrong)
 
 
@@ -214,7 +238,8 @@ def test_coord_matches_zookeeper(
     expected, unused = deviations.apply(name, format_transcript(reference))
     assert not unused, f"stale deviations (no ZooKeeper line matched): {unused}"
     actual = run_scenario(name, coord_client, differential_root, f"coord-{uuid.uuid4().hex[:8]}")
-    _assert_same(expected, format_transcript(reconcile_transcripts(reference, actual)), "ZooKeeper (+deviations)", "coord")
+    reconciled = format_transcript(reconcile_transcripts(reference, actual))
+    _assert_same(expected, reconciled, "ZooKeeper (+deviations)", "coord")
 
 
 INVALID_PATH = Err.named("InvalidPathError")
@@ -223,7 +248,8 @@ INVALID_PATH = Err.named("InvalidPathError")
 def test_coord_refuses_what_kazoo_normalizes(coord_client: Any, differential_root: str) -> None:
     """Every path kazoo rewrites raises InvalidPathError on coord (a
     transaction's bad ops when they are added) and nothing is created."""
-    transcript = run_scenario("paths_kazoo_normalizes", coord_client, differential_root, f"coord-{uuid.uuid4().hex[:8]}")
+    run_id = f"coord-{uuid.uuid4().hex[:8]}"
+    transcript = run_scenario("paths_kazoo_normalizes", coord_client, differential_root, run_id)
     *calls, last = transcript
     assert last == ("get_children('~')", [])
     commits = [(label, v) for label, v in calls if label.startswith("commit ")]

@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-import pytest
 from helpers import free_ports
 
 from coord import Coordinator

@@ -253,7 +253,7 @@ garbage = st.one_of(
     _system_entry(st.tuples(st.just("set"), paths, st.text(max_size=2), versions)),  # str value
     _system_entry(st.just(("multi", (("sync",),)))),  # not allowed in a multi
     _system_entry(st.just(("expire_session", 1, 0)), session=1),  # only the system expires
-    _system_entry(st.tuples(st.just("create"), paths, values, st.just(4))),  # unsupported flag
+    _system_entry(st.tuples(st.just("create"), paths, values, st.just(16))),  # unsupported flag
     st.lists(st.integers(), max_size=6).map(tuple),
 )
 
