@@ -42,6 +42,7 @@ from coord.local_cluster import (
     run_throughput,
     take_stdout,
 )
+from coord.local_cluster.bench_agent import BenchOps
 
 logger = logging.getLogger("coord.benchmarks.pysyncobj_floor")
 
@@ -155,6 +156,42 @@ class FloorAgent:
         return run_throughput(submit, n, in_flight, deadline)
 
 
+class FloorBench(BenchOps):
+    """The suite's workloads (``bench_*``) over the bare counter: writes
+    only; reads, watches and bulk loads have no equivalent here (n/a)."""
+
+    def __init__(self, obj: Counter, op_timeout: float) -> None:
+        super().__init__()
+        self.obj = obj
+        self.op_timeout = op_timeout
+
+    def handlers(self) -> dict[str, Callable[..., Any]]:
+        table = super().handlers()
+        table["bench_ack_first"] = self.bench_ack_first
+        return table
+
+    def prepare(self, kind: str, prefix: str, value: bytes) -> None:
+        return None
+
+    def write(self, kind: str, path: str, value: bytes) -> None:
+        self.write_timeout(kind, path, value, self.op_timeout)
+
+    def write_timeout(self, kind: str, path: str, value: bytes, timeout: float) -> None:
+        try:
+            self.obj.bump(_command(kind, path, value), sync=True, timeout=timeout)
+        except SyncObjException as exc:
+            raise RuntimeError(f"pysyncobj write failed: {exc.errorCode}") from None
+
+    def write_async(self, kind: str, path: str, value: bytes, done: Callable[[BaseException | None], None]) -> None:
+        def callback(result: Any, error: int) -> None:
+            done(None if error == FAIL_REASON.SUCCESS else RuntimeError(f"fail reason {error}"))
+
+        self.obj.bump(_command(kind, path, value), callback=callback)
+
+    def status(self) -> dict[str, Any]:
+        return {"count": self.obj.state()["count"]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--address", required=True)
@@ -181,7 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     conf_kwargs.update(json.loads(args.conf_json))
     obj = Counter(args.address, [x for x in args.peers.split(",") if x], SyncObjConf(**conf_kwargs))
     agent = FloorAgent(obj, args.op_timeout)
-    server = RpcServer(agent.handlers(), out_fd)
+    handlers = agent.handlers()
+    handlers.update(FloorBench(obj, args.op_timeout).handlers())  # the benchmark suite's loops
+    server = RpcServer(handlers, out_fd)
     signal.signal(signal.SIGTERM, lambda *_: server.request_stop())
     server.start_reading()
     code = 0

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from coord.local_cluster.bench_agent import CoordBench
 from coord.local_cluster.protocol import PARENT_PID_ENV, SECRET_ENV, _bounded, _decode_secret, _dumps, _error_reply
 from coord.local_cluster.recipe_host import RecipeHost
 from coord.local_cluster.server import (
@@ -103,6 +104,8 @@ class MemberAgent:
             "network_faults": self.network_faults,
         })
         table.update(self.recipes.handlers())
+        # the benchmark suite's in-member loops (``bench_*``)
+        table.update(CoordBench(self.member).handlers())
         return table
 
     # -- the in-process fault transport (testing) --------------------------

@@ -111,7 +111,7 @@ def test_constructors_normalise_harmless_subclasses() -> None:
         (lambda: ops.create_op("/a", container=True, ephemeral=True), BadArgumentsError, "container node cannot"),
         (lambda: ops.create_op("/a", ttl=-5), BadArgumentsError, "ttl must be between"),
         (lambda: make_entry(3, 1, 0, 0, ops.reap_op("/a", 1)), BadArgumentsError, "system only"),
-        (lambda: make_entry(0, 0, 0, 0, ("reap", "/a", 0)), BadArgumentsError, "czxid must be between"),
+        (lambda: make_entry(0, 0, 0, 0, ("reap", "/a", 0)), BadArgumentsError, "mzxid must be between"),
         (lambda: make_entry(0, 0, 0, 0, ("create", "/a", b"", -1)), BadArgumentsError, "flags must combine"),
         (lambda: make_entry(0, 0, 0, 0, ("frobnicate", "/a")), BadArgumentsError, "unknown op 'frobnicate'"),
         (lambda: make_entry(0, 0, 0, 0, ()), BadArgumentsError, "non-empty tuple"),

@@ -1,0 +1,1 @@
+"""coord's benchmarks (``python -m benchmarks.suite`` from the repository root)."""
