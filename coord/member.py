@@ -183,6 +183,10 @@ class Member:
         if type(snapshot_entries) is not int or snapshot_entries < 10:
             raise ValueError(f"snapshot_entries must be an int >= 10, got {snapshot_entries!r}")
         self._snapshot_entries = snapshot_entries
+        # Tree changes since the last snapshot, a multi counting each of its
+        # ops: pysyncobj counts log entries, so a log of large multis would
+        # otherwise go unsnapshotted and a restart would replay all of it.
+        self._ops_since_snapshot = 0
         if durability not in DURABILITY_MODES:
             raise ValueError(f"durability must be one of {', '.join(DURABILITY_MODES)}, got {durability!r}")
         if durability == DURABILITY_FSYNC and data_dir is None:
@@ -426,6 +430,11 @@ class Member:
                 self._check_session_gone()
             elif isinstance(op, tuple) and len(op) > 1 and op[0] == ops.REAP:
                 self._reaping.discard(op[1])  # settled: a later node at this path may be reaped too
+            if isinstance(op, tuple) and len(op) > 1 and op[0] == ops.MULTI and isinstance(op[1], tuple):
+                self._ops_since_snapshot += len(op[1])
+                if self._ops_since_snapshot >= self._snapshot_entries and self._replicator is not None:
+                    self._ops_since_snapshot = 0
+                    self._replicator.force_compaction()
 
     def _check_session_gone(self) -> None:
         requests = self._requests
@@ -440,6 +449,7 @@ class Member:
 
     def _snapshot(self) -> bytes:
         with self._lock:
+            self._ops_since_snapshot = 0
             return self._tree.snapshot()
 
     def _restore(self, data: bytes) -> None:
