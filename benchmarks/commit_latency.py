@@ -252,7 +252,7 @@ def _fmt(v: float, width: int = 7, digits: int = 2) -> str:
 
 def print_table(results: dict[str, list[dict[str, Any]]], cfg: Config) -> None:
     """Side-by-side latency and throughput tables with coord/floor ratios."""
-    secret = "on (Fernet)" if cfg.secret else "off"
+    secret = "on (coord: AES-GCM transport; floor: pysyncobj Fernet)" if cfg.secret else "off"
     storage = "memory only"
     if cfg.durable:
         storage = "data_dir, coord journal fsynced before every ack" if cfg.fsync else "data_dir / journal"

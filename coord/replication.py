@@ -44,7 +44,13 @@ Rules this module enforces, because pysyncobj 0.3.17 does not:
   and refusing to start from an unreadable term/vote file;
 * with ``durability="fsync"`` the journal and the term/vote are on stable
   storage before any message leaves the member and before any entry is
-  applied (and so acknowledged) locally.
+  applied (and so acknowledged) locally;
+* with a cluster secret, peer connections are coord's own
+  (``_SecureConnection``/``_SecureServer`` behind pysyncobj's transport
+  interface, protocol in ``coord.peer_crypto``): a mutual handshake from the
+  secret, per-connection per-direction AES-GCM keys, counter nonces, frame
+  caps checked at the header, linear buffering, and nothing unpickled before
+  it is authenticated; pysyncobj's Fernet ``password`` is not used.
 
 ``network_faults`` (a ``coord.testing.faults.NetworkFaults``) is a testing
 hook: every outgoing Raft message is dropped, delayed, duplicated or
@@ -53,14 +59,19 @@ re-delivered stale as that policy decides, on the Raft tick thread.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
+import errno
 import functools
 import heapq
+import ipaddress
 import itertools
 import json
 import logging
 import os
+import pickle
+import socket
 import struct
 import threading
 import time
@@ -72,10 +83,13 @@ import pysyncobj.pickle as raft_pickle
 import pysyncobj.syncobj as raft_syncobj
 from pysyncobj import FAIL_REASON, SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.journal import Journal, createJournal
+from pysyncobj.poller import POLL_EVENT_TYPE
 from pysyncobj.serializer import Serializer
+from pysyncobj.tcp_connection import CONNECTION_STATE, set_keepalive
 from pysyncobj.transport import TCPTransport
 from pysyncobj.version import VERSION as PYSYNCOBJ_VERSION
 
+from . import peer_crypto
 from .errors import ConfigurationError, MembershipChangeError, NotReadyError, UnknownOutcomeError
 
 if TYPE_CHECKING:
@@ -372,6 +386,532 @@ class ReplicationBackoff:
         return message
 
 
+#: How long a peer may take to complete coord's handshake, and how many
+#: unauthenticated inbound connections a member holds at once (the oldest is
+#: closed to make room): a flood of idle connections cannot exhaust the
+#: member's file descriptors or keep its Raft port closed.
+_MAX_PENDING_HANDSHAKES = 32
+#: Bytes read per recv, and recvs per poll event (so one fast peer cannot
+#: monopolise the tick thread; the poller is level-triggered and comes back).
+_RECV_CHUNK = 1 << 18
+_RECVS_PER_EVENT = 32
+#: How long accepting pauses after the process ran out of file descriptors
+#: with no unauthenticated connection left to close.
+_ACCEPT_PAUSE_S = 0.2
+_FD_EXHAUSTION = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_WOULD_BLOCK = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINPROGRESS})
+
+
+def peer_frame_cap(batch_bytes: int, max_entry_bytes: int) -> int:
+    """The largest plaintext frame (a pickled Raft message) a member accepts
+    from an authenticated peer.
+
+    coord's largest legitimate message is an AppendEntries batch: pysyncobj
+    adds entries until their commands reach ``batch_bytes``, so a batch holds
+    less than ``batch_bytes + max_entry_bytes`` of commands. Pickling adds
+    under 30 bytes per entry, less than the smallest command pysyncobj can
+    replicate, so three times that plus 1 MiB for the message's other
+    fields bounds it with room. (Snapshot chunks are 64 KiB; a forwarded
+    command is one entry.) With coord's defaults (8 MiB values): about 74 MiB.
+    """
+    return 3 * (batch_bytes + max_entry_bytes) + (1 << 20)
+
+
+class _RateLimitedLog:
+    """At most one warning per ``interval_s`` per kind; the lines in between
+    are counted and the count reported with the next one."""
+
+    def __init__(self, interval_s: float = 10.0) -> None:
+        self._interval_s = interval_s
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def warning(self, kind: str, message: str, *args: object) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(kind, -1e18) < self._interval_s:
+                self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+                return
+            self._last[kind] = now
+            suppressed = self._suppressed.pop(kind, 0)
+        if suppressed:
+            message += f" ({suppressed} similar lines suppressed)"
+        logger.warning(message, *args)
+
+
+_peer_log = _RateLimitedLog()
+
+
+class _SendBatch:
+    """Coalesces the frames sent on each connection while the tick thread
+    works (one tick's Raft processing, or one poll event's messages) into
+    one ``sendmsg`` per connection. The owner flushes at the end of each
+    event and of each tick, right before pysyncobj polls again, so no
+    frame waits longer than the work already under way."""
+
+    def __init__(self) -> None:
+        self._dirty: dict[_SecureConnection, None] = {}
+
+    def add(self, conn: _SecureConnection) -> bool:
+        """Enrol ``conn`` in this round; True if it was not enrolled yet
+        (its first frame of the round then goes out at once, so a lone
+        message is never delayed: only a burst's followers wait)."""
+        if conn in self._dirty:
+            return False
+        self._dirty[conn] = None
+        return True
+
+    def flush(self) -> None:
+        while self._dirty:
+            conn = next(iter(self._dirty))
+            del self._dirty[conn]
+            conn.flush()
+
+
+class _SecureConnection:
+    """One peer connection speaking coord's authenticated protocol
+    (``coord.peer_crypto``), with the interface pysyncobj's ``TCPTransport``
+    uses of its ``TcpConnection`` (connect/send/disconnect/state, the three
+    callbacks). Written from scratch rather than by subclassing, because
+    every part of ``TcpConnection`` that matters here (framing, buffering,
+    encryption, the order of handshake and delivery) changes.
+
+    * The handshake runs inside the connection: ``state`` is CONNECTING
+      until the peer proved it holds the secret, so the transport sees an
+      outgoing connection as connected (``onConnected``), and receives the
+      first message of an incoming one, only after authentication.
+    * Messages are pickled (protocol 5, no compression), sealed as one
+      AES-GCM frame each, and unpickled only after their frame verified.
+    * Buffers are linear: a bytearray with a read offset for input, a deque
+      of frames sent with ``sendmsg`` for output.
+    * A protocol error closes this connection only, with a rate-limited
+      warning. A connection that has not finished its handshake within
+      ``timeout`` is closed by ``check_handshake_deadline`` (called every
+      tick); like pysyncobj's, an established connection that has read
+      nothing for ``timeout`` is closed at its next event or send.
+
+    Everything runs on the member's Raft tick thread.
+    """
+
+    def __init__(
+        self,
+        poller: Any,
+        *,
+        secret: bytes,
+        max_frame_bytes: int,
+        timeout: float,
+        send_buffer_size: int,
+        recv_buffer_size: int,
+        keepalive: Any = None,
+        sock: socket.socket | None = None,
+        local: str = "?",
+        batch: _SendBatch | None = None,
+    ) -> None:
+        self._poller = poller
+        self._batch = batch
+        self._secret = secret
+        self._max_frame_bytes = max_frame_bytes
+        self._timeout = timeout
+        self._send_buffer_size = send_buffer_size
+        self._recv_buffer_size = recv_buffer_size
+        self._keepalive = keepalive
+        self._local = local
+        self._on_message: Callable[[Any], None] | None = None
+        self._on_connected: Callable[[], None] | None = None
+        self._on_disconnected: Callable[[], None] | None = None
+        self._mask = 0
+        self._socket: socket.socket | None = None
+        self._fileno: int | None = None
+        self._session: peer_crypto.PeerSession | None = None
+        self._out: collections.deque[bytes] = collections.deque()
+        self._out_offset = 0
+        self._out_bytes = 0
+        self._tcp_connected = False
+        self._state = CONNECTION_STATE.DISCONNECTED
+        self._peer = "?"
+        self._last_read = time.monotonic()
+        self._handshake_deadline = 0.0
+        # pysyncobj's transport assigns these; they stay unused (no Fernet).
+        self.encryptor: Any = None
+        self.sendRandKey: Any = None
+        self.recvRandKey: Any = None
+        if sock is not None:
+            self._adopt(sock, initiator=False, tcp_connected=True)
+            with contextlib.suppress(OSError):
+                host, port = sock.getpeername()[:2]
+                self._peer = f"{host}:{port}"
+
+    # -- the TcpConnection interface pysyncobj's transport uses -------------
+
+    def setOnConnectedCallback(self, callback: Callable[[], None] | None) -> None:  # noqa: N802
+        self._on_connected = callback
+
+    def setOnMessageReceivedCallback(self, callback: Callable[[Any], None] | None) -> None:  # noqa: N802
+        self._on_message = callback
+
+    def setOnDisconnectedCallback(self, callback: Callable[[], None] | None) -> None:  # noqa: N802
+        self._on_disconnected = callback
+
+    @property
+    def state(self) -> int:
+        return int(self._state)
+
+    @property
+    def handshaking(self) -> bool:
+        return self._state == CONNECTION_STATE.CONNECTING
+
+    def fileno(self) -> int | None:
+        return self._fileno
+
+    def getSendBufferSize(self) -> int:  # noqa: N802 - pysyncobj's name
+        return self._out_bytes
+
+    def connect(self, host: str | None, port: int) -> bool:
+        if host is None:
+            return False
+        self._close_socket()
+        self._state = CONNECTION_STATE.DISCONNECTED
+        self._peer = f"{host}:{port}"
+        try:
+            family = socket.AF_INET6 if ":" in host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+        except OSError as exc:
+            _peer_log.warning("socket", "member %s cannot open a socket to %s: %s", self._local, self._peer, exc)
+            return False
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(False)
+            sock.connect((host, port))
+        except OSError as exc:
+            if exc.errno not in _WOULD_BLOCK:
+                sock.close()
+                return False
+        self._adopt(sock, initiator=True, tcp_connected=False)
+        return True
+
+    def send(self, message: Any) -> None:
+        if self._state != CONNECTION_STATE.CONNECTED or self._session is None:
+            return
+        if time.monotonic() - self._last_read > self._timeout:  # as pysyncobj: a silent peer is dead
+            self.disconnect()
+            return
+        try:
+            frame = self._session.seal(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
+        except peer_crypto.PeerProtocolError as exc:
+            # Oversized (a bug: the cap is above coord's largest message) or
+            # the key is used up: a fresh connection gets fresh keys.
+            _peer_log.warning("send", "member %s closes its connection to %s: %s", self._local, self._peer, exc)
+            self.disconnect()
+            return
+        self._queue(frame)
+        if self._batch is None or self._batch.add(self):
+            self._flush()
+
+    def flush(self) -> None:
+        """Send what ``send`` queued (see ``_SendBatch``)."""
+        if self._out:
+            self._flush()
+
+    def disconnect(self) -> None:
+        notify = self._on_disconnected is not None and self._state != CONNECTION_STATE.DISCONNECTED
+        self._close_socket()
+        self._state = CONNECTION_STATE.DISCONNECTED
+        if notify and self._on_disconnected is not None:
+            self._on_disconnected()
+
+    # -- coord's additions ----------------------------------------------------
+
+    def check_handshake_deadline(self, now: float) -> None:
+        """Close this connection if its handshake is overdue (every tick)."""
+        if self._state == CONNECTION_STATE.CONNECTING and now > self._handshake_deadline:
+            if self._tcp_connected:
+                _peer_log.warning(
+                    "handshake-timeout",
+                    "member %s: peer %s did not complete coord's handshake within %.1f s; closing",
+                    self._local,
+                    self._peer,
+                    self._timeout,
+                )
+            self.disconnect()
+
+    # -- internals ------------------------------------------------------------
+
+    def _adopt(self, sock: socket.socket, *, initiator: bool, tcp_connected: bool) -> None:
+        sock.setblocking(False)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._send_buffer_size)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._recv_buffer_size)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._keepalive is not None:
+                set_keepalive(sock, *self._keepalive)
+        self._socket = sock
+        self._fileno = sock.fileno()
+        self._session = peer_crypto.PeerSession(
+            self._secret, initiator=initiator, max_frame_bytes=self._max_frame_bytes
+        )
+        self._tcp_connected = tcp_connected
+        self._state = CONNECTION_STATE.CONNECTING
+        now = time.monotonic()
+        self._last_read = now
+        self._handshake_deadline = now + self._timeout
+        self._mask = self._event_mask()
+        self._poller.subscribe(self._fileno, self._on_event, self._mask)
+
+    def _event_mask(self) -> int:
+        mask = POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.ERROR
+        if self._out or not self._tcp_connected:
+            mask |= POLL_EVENT_TYPE.WRITE
+        return mask
+
+    def _close_socket(self) -> None:
+        if self._fileno is not None:
+            self._poller.unsubscribe(self._fileno)
+            self._fileno = None
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.close()
+            self._socket = None
+        self._session = None
+        self._out.clear()
+        self._out_offset = 0
+        self._out_bytes = 0
+        self._tcp_connected = False
+        self._mask = 0
+
+    def _fail(self, exc: Exception) -> None:
+        _peer_log.warning(
+            "protocol", "member %s closes the connection with %s: %s", self._local, self._peer, exc
+        )
+        self.disconnect()
+
+    def _queue(self, data: bytes) -> None:
+        if data:
+            self._out.append(data)
+            self._out_bytes += len(data)
+
+    def _flush(self) -> None:
+        sock = self._socket
+        if sock is None or not self._tcp_connected:
+            return
+        out = self._out
+        while out:
+            buffers: list[bytes | memoryview] = [memoryview(out[0])[self._out_offset :]]
+            buffers.extend(itertools.islice(out, 1, 64))
+            try:
+                sent = sock.sendmsg(buffers)
+            except OSError as exc:
+                if exc.errno not in _WOULD_BLOCK:
+                    self.disconnect()
+                    return
+                break
+            if sent <= 0:
+                break
+            self._out_bytes -= sent
+            sent += self._out_offset
+            while out and sent >= len(out[0]):
+                sent -= len(out.popleft())
+            self._out_offset = sent
+        self._update_mask()
+
+    def _update_mask(self) -> None:
+        """Ask for WRITE events only while something waits to be sent."""
+        mask = self._event_mask()
+        if self._fileno is not None and mask != self._mask:
+            self._mask = mask
+            self._poller.subscribe(self._fileno, self._on_event, mask)
+
+    def _on_event(self, descr: int, event: int) -> None:
+        if descr != self._fileno:
+            self._poller.unsubscribe(descr)
+            return
+        if event & POLL_EVENT_TYPE.ERROR:
+            self.disconnect()
+            return
+        if time.monotonic() - self._last_read > self._timeout:
+            self.disconnect()
+            return
+        if not self._tcp_connected:
+            if self._socket is None or self._socket.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                self.disconnect()
+                return
+            self._tcp_connected = True
+            assert self._session is not None
+            self._queue(self._session.start())
+            self._flush()
+            return
+        if event & POLL_EVENT_TYPE.WRITE:
+            self._flush()
+            if self._state == CONNECTION_STATE.DISCONNECTED:
+                return
+        if event & POLL_EVENT_TYPE.READ:
+            self._read()
+            if self._batch is not None:
+                self._batch.flush()  # the replies this event's messages caused
+
+    def _read(self) -> None:
+        for _ in range(_RECVS_PER_EVENT):
+            sock, session = self._socket, self._session
+            if sock is None or session is None:
+                return
+            try:
+                data = sock.recv(_RECV_CHUNK)
+            except OSError as exc:
+                if exc.errno not in _WOULD_BLOCK:
+                    self.disconnect()
+                return
+            if not data:
+                self.disconnect()
+                return
+            self._last_read = time.monotonic()
+            was_established = session.established
+            try:
+                reply, plaintexts = session.receive(data)
+            except peer_crypto.PeerProtocolError as exc:
+                self._fail(exc)
+                return
+            self._queue(reply)
+            if reply:
+                self._flush()
+            if not was_established and session.established:
+                self._state = CONNECTION_STATE.CONNECTED
+                if session.initiator and self._on_connected is not None:
+                    self._on_connected()
+            for plaintext in plaintexts:
+                if self._state != CONNECTION_STATE.CONNECTED:
+                    return
+                try:
+                    message = pickle.loads(plaintext)
+                except Exception as exc:  # authenticated but unreadable: a peer bug, not an attack
+                    self._fail(exc)
+                    return
+                if self._on_message is not None:
+                    self._on_message(message)
+            if len(data) < _RECV_CHUNK:
+                return
+
+
+class _SecureServer:
+    """The listening socket for coord's authenticated transport.
+
+    Unlike pysyncobj's ``TcpServer`` it never gives up its port: a failed
+    accept (out of file descriptors) closes the oldest connection that has
+    not authenticated yet, or pauses accepting briefly, and at most
+    ``_MAX_PENDING_HANDSHAKES`` unauthenticated connections are held.
+    """
+
+    def __init__(
+        self,
+        poller: Any,
+        host: str,
+        port: int,
+        *,
+        on_new_connection: Callable[[_SecureConnection], None],
+        make_connection: Callable[[socket.socket], _SecureConnection],
+        local: str,
+    ) -> None:
+        self._poller = poller
+        self._host = host
+        self._port = port
+        self._on_new_connection = on_new_connection
+        self._make_connection = make_connection
+        self._local = local
+        self._socket: socket.socket | None = None
+        self._fileno: int | None = None
+        self._pending: collections.deque[_SecureConnection] = collections.deque()
+        self._paused_until = 0.0
+
+    def bind(self) -> None:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setblocking(False)
+            sock.bind((self._host, self._port))
+            sock.listen(64)
+        except OSError:
+            sock.close()
+            raise
+        self._socket = sock
+        self._fileno = sock.fileno()
+        self._subscribe()
+
+    def unbind(self) -> None:
+        if self._fileno is not None:
+            self._poller.unsubscribe(self._fileno)
+            self._fileno = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        while self._pending:
+            self._pending.popleft().disconnect()
+
+    def _subscribe(self) -> None:
+        if self._fileno is not None:
+            self._poller.subscribe(self._fileno, self._on_event, POLL_EVENT_TYPE.READ | POLL_EVENT_TYPE.ERROR)
+
+    def on_tick(self, now: float) -> None:
+        """Expire overdue handshakes; resume accepting after a pause."""
+        for conn in list(self._pending):
+            conn.check_handshake_deadline(now)
+        self._prune()
+        if self._paused_until and now >= self._paused_until:
+            self._paused_until = 0.0
+            self._subscribe()
+
+    def _prune(self) -> None:
+        while self._pending and not self._pending[0].handshaking:
+            self._pending.popleft()
+        if len(self._pending) > _MAX_PENDING_HANDSHAKES // 2:
+            self._pending = collections.deque(c for c in self._pending if c.handshaking)
+
+    def _evict_oldest(self) -> bool:
+        self._prune()
+        if not self._pending:
+            return False
+        self._pending.popleft().disconnect()
+        return True
+
+    def _on_event(self, descr: int, event: int) -> None:
+        if descr != self._fileno or self._socket is None:
+            return
+        if event & POLL_EVENT_TYPE.ERROR:
+            _peer_log.warning("accept", "member %s: error event on its Raft port; still listening", self._local)
+        if not event & POLL_EVENT_TYPE.READ:
+            return
+        for _ in range(16):
+            try:
+                sock, _address = self._socket.accept()
+            except OSError as exc:
+                if exc.errno in _WOULD_BLOCK:
+                    return
+                if exc.errno in _FD_EXHAUSTION:
+                    _peer_log.warning(
+                        "accept", "member %s cannot accept a peer connection: %s; closing an unauthenticated one",
+                        self._local, exc,
+                    )
+                    if not self._evict_oldest() and self._fileno is not None:
+                        self._poller.unsubscribe(self._fileno)
+                        self._paused_until = time.monotonic() + _ACCEPT_PAUSE_S
+                        return
+                    continue
+                return  # ECONNABORTED and the like: that connection is gone, the port stays
+            self._prune()
+            while len(self._pending) >= _MAX_PENDING_HANDSHAKES:
+                _peer_log.warning(
+                    "pending", "member %s holds %d unauthenticated connections; closing the oldest",
+                    self._local, len(self._pending),
+                )
+                self._evict_oldest()
+            try:
+                conn = self._make_connection(sock)
+            except OSError:
+                sock.close()
+                continue
+            self._pending.append(conn)
+            self._on_new_connection(conn)
+
+
 class _GuardedTransport(TCPTransport):  # type: ignore[misc]
     """pysyncobj's TCP transport, hardened for coord.
 
@@ -386,7 +926,10 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
       membership change is refused from observers (read-only connections);
       only voters, which coord's ``change_membership`` runs on, may forward
       one. With a secret every peer connection is authenticated before any
-      message gets here (pysyncobj's Fernet handshake).
+      message gets here: the connections are coord's own
+      (``_SecureConnection``, ``_SecureServer``: ``coord.peer_crypto``'s
+      handshake and AES-GCM frames; pysyncobj's Fernet is never used).
+      Without a secret (loopback only) pysyncobj's plain connections stay.
     * An observer names itself (``observer_name``) right after pysyncobj's
       ``'readonly'`` greeting; voters keep the names for their status.
     * Every outgoing message first passes the durability barrier (fsync
@@ -414,7 +957,12 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
         durability_barrier: Callable[[], None] | None = None,
         keepalive_interval_s: float = 0.05,
         observer_name: str | None = None,
+        secret: bytes | None = None,
+        max_frame_bytes: int = 1 << 26,
     ) -> None:
+        self._peer_secret = secret
+        self._max_frame_bytes = max_frame_bytes
+        self._send_batch = _SendBatch()
         self._raft_log = raft_log
         self._observer_name = observer_name
         #: read-only node id -> the name that observer gave (tick thread writes).
@@ -424,6 +972,79 @@ class _GuardedTransport(TCPTransport):  # type: ignore[misc]
         self._last_keepalive: dict[Any, float] = {}
         self._backoff = ReplicationBackoff()
         super().__init__(sync_obj, self_node, other_nodes)
+
+    # -- coord's authenticated connections (with a secret) ------------------
+
+    def _make_secure_connection(self, sock: socket.socket | None = None) -> _SecureConnection:
+        assert self._peer_secret is not None
+        conf = self._syncObj.conf
+        return _SecureConnection(
+            self._syncObj._poller,
+            secret=self._peer_secret,
+            max_frame_bytes=self._max_frame_bytes,
+            timeout=conf.connectionTimeout,
+            send_buffer_size=conf.sendBufferSize,
+            recv_buffer_size=conf.recvBufferSize,
+            keepalive=conf.tcp_keepalive,
+            sock=sock,
+            local=str(getattr(self._selfNode, "address", None) or self._observer_name or "observer"),
+            batch=self._send_batch,
+        )
+
+    def _createServer(self) -> None:  # noqa: N802 - pysyncobj's name
+        if self._peer_secret is None:
+            super()._createServer()
+            return
+        # coord always passes bindAddress (the member's own address, R7).
+        host, port = self._syncObj.conf.bindAddress.rsplit(":", 1)
+        host = host.strip("[]")
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:  # a host name: IPv4, as pysyncobj resolves peers' names
+            host = socket.gethostbyname(host)
+        self._server = self._new_server(host, int(port))
+
+    def _new_server(self, host: str, port: int) -> _SecureServer:
+        return _SecureServer(
+            self._syncObj._poller,
+            host,
+            port,
+            on_new_connection=self._onNewIncomingConnection,
+            make_connection=self._make_secure_connection,
+            local=str(getattr(self._selfNode, "address", "?")),
+        )
+
+    def addNode(self, node: Any) -> None:  # noqa: N802 - pysyncobj's name
+        super().addNode(node)
+        conn = self._connections.get(node)
+        if self._peer_secret is None or conn is None or isinstance(conn, _SecureConnection):
+            return
+        # pysyncobj just made a plain, never-connected TcpConnection for an
+        # outgoing link: use coord's authenticated one instead, with the
+        # same callbacks pysyncobj's transport gives its own.
+        secure = self._make_secure_connection()
+        secure.setOnConnectedCallback(functools.partial(self._onOutgoingConnected, secure))
+        secure.setOnMessageReceivedCallback(functools.partial(self._onMessageReceived, node))
+        secure.setOnDisconnectedCallback(functools.partial(self._onDisconnected, secure))
+        self._connections[node] = secure
+
+    def _onTick(self) -> None:  # noqa: N802 - pysyncobj's name
+        super()._onTick()
+        if self._peer_secret is None:
+            return
+        now = time.monotonic()
+        if isinstance(self._server, _SecureServer):
+            self._server.on_tick(now)
+        for conn in list(self._connections.values()):
+            if isinstance(conn, _SecureConnection):
+                conn.check_handshake_deadline(now)
+        # pysyncobj runs tick callbacks right before it polls: this tick's
+        # messages leave now, one sendmsg per connection.
+        self._send_batch.flush()
+
+    def flush_sends(self) -> None:
+        """Send every frame still batched (see ``_SendBatch``)."""
+        self._send_batch.flush()
 
     def setOnUtilityMessageCallback(self, message: str, callback: Any) -> None:  # noqa: N802 - pysyncobj's name
         if message in self._REFUSED:
@@ -555,6 +1176,7 @@ class _FaultInjectingTransport(_GuardedTransport):
             _, _, node, message = heapq.heappop(self._held)
             self._faults.released()
             super()._transmit(node, message)
+        self.flush_sends()
 
     def destroy(self) -> None:
         self._faults.released(len(self._held))
@@ -1105,7 +1727,8 @@ def membership_problem(
 
 
 class _CoordSyncObj(SyncObj):  # type: ignore[misc]
-    """pysyncobj's SyncObj with two narrowly scoped overrides.
+    """pysyncobj's SyncObj with narrowly scoped overrides (membership rules,
+    the joining gate, and group commit, each explained where it is).
 
     * ``__changeCluster`` (the leader's decision on a membership command,
       local or forwarded, on the tick thread right before it is appended)
@@ -1158,6 +1781,30 @@ class _CoordSyncObj(SyncObj):  # type: ignore[misc]
                 return False
             self._coord_joining = False  # a leader reached this member: it has joined
         return bool(SyncObj._SyncObj__connectedToAnyone(self))
+
+    # Group commit. Without batching, pysyncobj sends an AppendEntries to
+    # every follower after *each* command it appends; under load that is one
+    # message (pickle, seal, syscall) per write per follower. Here the leader
+    # appends every command queued at this tick first and then sends once: a
+    # write alone still goes out at once, a burst goes out as one batch per
+    # follower (adaptive batching, with no timer to wait for).
+    _coord_deferring_append = False
+    _coord_append_deferred = False
+
+    def _SyncObj__sendAppendEntries(self) -> None:  # noqa: N802 - pysyncobj's (mangled) name
+        if self._coord_deferring_append:
+            self._coord_append_deferred = True
+            return
+        SyncObj._SyncObj__sendAppendEntries(self)
+
+    def _checkCommandsToApply(self) -> None:  # noqa: N802 - pysyncobj's name
+        self._coord_deferring_append, self._coord_append_deferred = True, False
+        try:
+            SyncObj._checkCommandsToApply(self)
+        finally:
+            self._coord_deferring_append = False
+        if self._coord_append_deferred:
+            self._SyncObj__sendAppendEntries()
 
 
 def _batch_size_bytes(max_entry_bytes: int) -> int:
@@ -1238,7 +1885,9 @@ class Replicator:
         files = prepare_data_dir(data_dir) if data_dir else {"journal": None, "dump": None}
         conf = SyncObjConf(
             bindAddress=address,
-            password=secret,
+            # No password: with a secret the transport's own authenticated
+            # connections replace pysyncobj's Fernet (see _SecureConnection).
+            password=None,
             # coord drives the ticks from its own thread: pysyncobj's auto-tick
             # thread quits as soon as the thread that built the SyncObj exits,
             # which an embedded library cannot control.
@@ -1282,6 +1931,8 @@ class Replicator:
             "durability_barrier": barrier,
             "keepalive_interval_s": timing.heartbeat_s / 2,
             "observer_name": address if observer else None,
+            "secret": secret,
+            "max_frame_bytes": peer_frame_cap(_batch_size_bytes(max_entry_bytes), max_entry_bytes),
         }
         if network_faults is None:
             transport_class = functools.partial(_GuardedTransport, **transport_options)

@@ -1,12 +1,15 @@
 """The cluster secret and the network rules a member checks before it binds.
 
-pysyncobj unpickles whatever a peer sends; only its ``password`` (an HMAC'd
-Fernet envelope) stops an unauthenticated peer from running code in every
-member. So coord fails closed: a member whose address or any peer is not on
-loopback refuses to start without a secret, and a loopback-only cluster
-without one runs with a loud warning (any local user could still connect).
-The secret is a key, not a password: pysyncobj derives the Fernet key with
-a fixed salt, so it must be long and random to resist offline guessing.
+pysyncobj unpickles whatever a peer sends; only the cluster secret stops an
+unauthenticated peer from running code in every member: with a secret,
+members talk over coord's authenticated transport (``coord.peer_crypto``:
+a mutual handshake, then AES-GCM frames verified before anything is
+unpickled). So coord fails closed: a member whose address or any peer is
+not on loopback refuses to start without a secret, and a loopback-only
+cluster without one runs with a loud warning (any local user could still
+connect). The secret is a key, not a password: it is used directly as the
+HKDF input key material, so it must be long and random to resist offline
+guessing.
 """
 
 from __future__ import annotations

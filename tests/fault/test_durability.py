@@ -98,7 +98,8 @@ def test_no_raft_message_leaves_a_member_before_its_journal_is_synced(
         wait_converged(cluster.members)
     finally:
         cluster.stop()
-    assert transmitted["append_entries"] > 60 and transmitted["next_node_idx"] > 60
+    # group commit batches appends under load, so fewer messages than writes
+    assert transmitted["append_entries"] > 10 and transmitted["next_node_idx"] > 10
     assert transmitted["request_vote"] >= 1 and transmitted["response_vote"] >= 1
     assert not unsynced, f"messages sent with unsynced journal writes: {unsynced[:5]}"
 

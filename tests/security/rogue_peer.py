@@ -3,9 +3,11 @@ format at a member's Raft port: helpers for the security tests.
 
 pysyncobj 0.3.17 frames every message as a signed 4-byte native-endian
 length (``struct 'i'``) followed by ``zlib(pickle(message))``; with a
-password the zlib bytes are wrapped in a Fernet token first, and the
-receiver checks the token's HMAC before it decompresses or unpickles
-anything (reliability.md R7, R8).
+password the zlib bytes are wrapped in a Fernet token first. That is what
+a member WITHOUT a secret still speaks (reliability.md R7). A member WITH a
+secret expects coord's own handshake (``coord.peer_crypto``) as the first
+bytes of every connection and closes one that starts with anything else,
+before it buffers, decompresses or unpickles anything (R8).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """A peer WITHOUT the cluster secret sends malicious pickle frames to members.
 
-pysyncobj unpickles what peers send. With a secret, every frame is a Fernet
-token whose HMAC is checked before anything is decompressed or unpickled
-(reliability.md R8), so the frames below must be inert. Without a secret the
+pysyncobj unpickles what peers send. With a secret, every connection must
+first complete coord's authenticated handshake and every frame is verified
+(AES-GCM) before anything is unpickled (reliability.md R8), so the frames
+below must be inert. Without a secret the
 very same bytes run code in the member: that is why coord refuses to start
 off loopback without a secret (tests/unit/test_security.py,
 ``test_non_loopback_member_without_secret_refuses_to_start``) and warns

@@ -1,5 +1,5 @@
 """etcd 3.4 (Debian ``etcd-server``): 3 members on 127.0.0.1 (plain HTTP:
-etcd's peer TLS is not set up, so unlike coord's Fernet there is no
+etcd's peer TLS is not set up, so unlike coord's AEAD transport there is no
 encryption; WAL fdatasync'd always).  The caller is a separate Python
 process driving the HTTP/JSON gateway of exactly one member over persistent
 connections (``benchmarks/suite/clients/etcd_child.py``)."""
