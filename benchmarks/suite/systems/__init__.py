@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
+import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from coord.local_cluster import RpcProcess
 
@@ -95,3 +97,37 @@ def stop_quietly(proc: RpcProcess | None, timeout: float = 10.0) -> None:
     if proc is not None:
         with contextlib.suppress(Exception):
             proc.stop(timeout=timeout)
+
+
+class ServerEnsemble(System):
+    """A system of three external server processes (ZooKeeper, etcd) and
+    the client processes that drive them: the process bookkeeping both
+    share."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.procs: list[subprocess.Popen[bytes] | None] = [None] * 3
+        self.logs: list[IO[bytes] | None] = [None] * 3
+        self.callers: dict[int, RpcProcess] = {}
+
+    def stop(self) -> None:
+        for c in self.callers.values():
+            stop_quietly(c)
+        self.callers.clear()
+        for i in range(3):
+            self._terminate(i)
+
+    def _terminate(self, i: int, sig: int = signal.SIGTERM) -> None:
+        p = self.procs[i]
+        if p is not None and p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(10.0)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(10.0)
+        self.procs[i] = None
+        f = self.logs[i]
+        if f is not None:
+            f.close()
+            self.logs[i] = None

@@ -15,7 +15,10 @@ from . import System, stop_quietly
 
 class CoordSystem(System):
     name = "coord"
-    includes = "in-process Coordinator call inside a member (Raft round trip, AES-GCM peer transport, group commit, apply, hand-offs)"
+    includes = (
+        "in-process Coordinator call inside a member "
+        "(Raft round trip, AES-GCM peer transport, group commit, apply, hand-offs)"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -13,11 +13,11 @@ import signal
 import subprocess
 import sys
 import time
-from typing import IO, Any
+from typing import Any
 
 from coord.local_cluster import LOOPBACK, RpcProcess, free_ports, wait_until
 
-from . import System, stop_quietly
+from . import ServerEnsemble, stop_quietly
 
 
 def _status(port: int, timeout: float = 2.0) -> dict[str, Any] | None:
@@ -32,15 +32,12 @@ def _status(port: int, timeout: float = 2.0) -> dict[str, Any] | None:
         return None
 
 
-class EtcdSystem(System):
+class EtcdSystem(ServerEnsemble):
     name = "etcd"
     includes = "Python http.client (keep-alive) in a separate process -> one etcd member's JSON gateway"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * 3
-        self.logs: list[IO[bytes] | None] = [None] * 3
-        self.callers: dict[int, RpcProcess] = {}
         self.client_ports: list[int] = []
         self.peer_ports: list[int] = []
 
@@ -83,28 +80,6 @@ class EtcdSystem(System):
             return bool(st and st.get("leader") and st.get("leader") != "0")
 
         wait_until(ok, timeout, interval=0.1, what=f"etcd m{i} serving", ignore=())
-
-    def stop(self) -> None:
-        for c in self.callers.values():
-            stop_quietly(c)
-        self.callers.clear()
-        for i in range(3):
-            self._terminate(i)
-
-    def _terminate(self, i: int, sig: int = signal.SIGTERM) -> None:
-        p = self.procs[i]
-        if p is not None and p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(10.0)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10.0)
-        self.procs[i] = None
-        f = self.logs[i]
-        if f is not None:
-            f.close()
-            self.logs[i] = None
 
     def leader_index(self, timeout: float = 30.0) -> int:
         def find() -> int | None:

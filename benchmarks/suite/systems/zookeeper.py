@@ -17,11 +17,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from coord.local_cluster import LOOPBACK, RpcProcess, free_ports, wait_until
 
-from . import System, stop_quietly
+from . import ServerEnsemble, stop_quietly
 
 _DEBIAN_JAR = "/usr/share/java/zookeeper.jar"
 _JUTE = "/usr/share/java/zookeeper-jute.jar"
@@ -48,15 +48,12 @@ def four_letter(port: int, word: str, timeout: float = 2.0) -> str | None:
         return None
 
 
-class ZooKeeperSystem(System):
+class ZooKeeperSystem(ServerEnsemble):
     name = "zookeeper"
     includes = "kazoo in a separate client process -> one ZooKeeper server over loopback TCP (forceSync=yes)"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.procs: list[subprocess.Popen[bytes] | None] = [None] * 3
-        self.logs: list[IO[bytes] | None] = [None] * 3
-        self.callers: dict[int, RpcProcess] = {}
         self.client_ports: list[int] = []
         self.cfgs: list[Path] = []
         self.data_dirs: list[Path] = []
@@ -124,28 +121,6 @@ class ZooKeeperSystem(System):
             return self._mode(i) in ("leader", "follower")
 
         wait_until(ok, timeout, interval=0.1, what=f"zk{i + 1} serving", ignore=())
-
-    def stop(self) -> None:
-        for c in self.callers.values():
-            stop_quietly(c)
-        self.callers.clear()
-        for i in range(3):
-            self._terminate(i)
-
-    def _terminate(self, i: int, sig: int = signal.SIGTERM) -> None:
-        p = self.procs[i]
-        if p is not None and p.poll() is None:
-            p.send_signal(sig)
-            try:
-                p.wait(10.0)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10.0)
-        self.procs[i] = None
-        f = self.logs[i]
-        if f is not None:
-            f.close()
-            self.logs[i] = None
 
     def leader_index(self, timeout: float = 30.0) -> int:
         def find() -> int | None:
