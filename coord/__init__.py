@@ -7,6 +7,7 @@ ZooKeeper's semantics and kazoo's API. No servers to run.
 
 from .client import CoordFuture, Coordinator, MemberStatus
 from .errors import (
+    AuthFailedError,
     BadArgumentsError,
     BadVersionError,
     CancelledError,
@@ -15,9 +16,11 @@ from .errors import (
     ConnectionLoss,
     CoordError,
     DataTooLargeError,
+    InvalidACLError,
     InvalidPathError,
     LockTimeout,
     MembershipChangeError,
+    NoAuthError,
     NoChildrenForEphemeralsError,
     NodeExistsError,
     NoNodeError,
@@ -40,6 +43,7 @@ from .types import EventType, KeeperState, SessionState, WatchedEvent, ZnodeStat
 __version__ = "0.1.0"
 
 __all__ = [
+    "AuthFailedError",
     "BadArgumentsError",
     "BadVersionError",
     "CancelledError",
@@ -51,11 +55,13 @@ __all__ = [
     "Coordinator",
     "DataTooLargeError",
     "EventType",
+    "InvalidACLError",
     "InvalidPathError",
     "KeeperState",
     "LockTimeout",
     "MemberStatus",
     "MembershipChangeError",
+    "NoAuthError",
     "NoChildrenForEphemeralsError",
     "NoNodeError",
     "NodeExistsError",

@@ -18,7 +18,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import ops, paths
-from .errors import BadArgumentsError, ConnectionLoss, NodeExistsError, NoNodeError, NotEmptyError
+from .acl import ACL, canonical_acl, to_acl_list
+from .errors import BadArgumentsError, ConnectionLoss, NoAuthError, NodeExistsError, NoNodeError, NotEmptyError
 from .member import CoordFuture, Member, MemberStatus, check_timeout, raise_for_result
 from .persistent_watches import DEFAULT_MAX_QUEUED
 from .replication import RaftTiming
@@ -83,6 +84,11 @@ class Coordinator:
     :param max_data_bytes: the largest znode value (ZooKeeper's
         jute.maxbuffer, 1 MiB by default).
     :param max_in_flight: writes this member may have outstanding at once.
+    :param wait_for_slot: what a write does when all ``max_in_flight`` are
+        outstanding: wait for one to finish, up to its timeout (default), or
+        with False raise ``coord.errors.TooManyRequestsError`` at once
+        (also from ``*_async``; nothing was sent), so a caller that
+        generates load can shed it instead of queueing.
     :param raft_timing: Raft timers; see ``RaftTiming`` for the defaults.
     :param snapshot_entries: take a snapshot and truncate the Raft log after
         this many entries (ZooKeeper's snapCount). pysyncobj snapshots on its
@@ -117,6 +123,23 @@ class Coordinator:
         stands for election only once a leader has reached it (after it was
         added), so starting it early cannot depose the leader. Ignored when
         ``data_dir`` already holds this member's log (a restart).
+    :param default_acl: the ACL (a list of ``coord.acl.ACL`` or kazoo
+        ``ACL``) of nodes created without one, as kazoo's; None gives
+        ``world:anyone`` with all permissions (``OPEN_ACL_UNSAFE``).
+    :param super_digest: ZooKeeper's ``superDigest``
+        (``"super:<base64 sha1>"``, see ``coord.acl.make_digest_acl_credential``):
+        a session that ``add_auth("digest", ...)``s to it passes every ACL check.
+    :param zk_address: ``"host:port"`` to serve ZooKeeper's client protocol
+        on (kazoo, the Java client, zkCli; see ``coord.zk``), or None.
+    :param zk_options: keyword options of ``coord.zk.server.ZkServer``
+        (``tick_ms``, ``max_frame_bytes``, ``max_outbox_bytes``, ...).
+    :param metrics_address: ``"host:port"`` to serve Prometheus metrics on
+        (``/metrics``, what ``metrics()`` returns; port 0 picks a free
+        port, see ``metrics_address``), or None. Needs the ``coord[metrics]``
+        extra (``prometheus_client``). The endpoint is unauthenticated, so a
+        non-loopback host is refused unless ``metrics_allow_remote``.
+    :param metrics_allow_remote: allow a non-loopback ``metrics_address``
+        (logged as a warning).
     """
 
     def __init__(
@@ -139,6 +162,13 @@ class Coordinator:
         max_watch_queue: int = DEFAULT_MAX_QUEUED,
         observer: bool = False,
         join: bool = False,
+        default_acl: Sequence[Any] | None = None,
+        super_digest: str | None = None,
+        zk_address: str | None = None,
+        zk_options: dict[str, Any] | None = None,
+        metrics_address: str | None = None,
+        metrics_allow_remote: bool = False,
+        wait_for_slot: bool = True,
     ) -> None:
         self._member = Member(
             address,
@@ -158,6 +188,12 @@ class Coordinator:
             max_watch_queue=max_watch_queue,
             observer=observer,
             join=join,
+            super_digest=super_digest,
+            zk_address=zk_address,
+            zk_options=zk_options,
+            metrics_address=metrics_address,
+            metrics_allow_remote=metrics_allow_remote,
+            wait_for_slot=wait_for_slot,
         )
         self.address = self._member.address
         self.peers = self._member.peers
@@ -166,7 +202,10 @@ class Coordinator:
         self.request_timeout = self._member.request_timeout
         self.max_data_bytes = max_data_bytes
         self.max_in_flight = max_in_flight
+        self.wait_for_slot = wait_for_slot
         self.max_watch_queue = max_watch_queue
+        #: ACL of nodes created without one (kazoo's ``default_acl``; None: world:anyone).
+        self.default_acl = None if default_acl is None else to_acl_list(canonical_acl(default_acl))
 
     # ------------------------------------------------------------------ lifecycle and state
 
@@ -207,6 +246,8 @@ class Coordinator:
 
     @property
     def connected(self) -> bool:
+        """True while started and the session is CONNECTED (kazoo's ``connected``;
+        False while SUSPENDED or LOST, and before ``start``/after ``stop``)."""
         return self._member.connected
 
     def add_listener(self, listener: Callable[[str], Any]) -> None:
@@ -215,11 +256,30 @@ class Coordinator:
         self._member.add_listener(listener)
 
     def remove_listener(self, listener: Callable[[str], Any]) -> None:
+        """Stop calling ``listener`` (one given to ``add_listener``)."""
         self._member.remove_listener(listener)
 
     def status(self) -> MemberStatus:
         """This member's role, leader, term, applied zxid and session."""
         return self._member.status()
+
+    def metrics(self) -> dict[str, int | float | str]:
+        """ZooKeeper ``mntr``-style metrics of this member, by name (sorted):
+        Raft role and progress, znode/session/watch counts, queue depths,
+        write latency percentiles, commit/retransmission/snapshot/election/
+        session-expiry/refused-connection counters. Gauges are read now;
+        counters are cumulative since this object was built. See the
+        README's metrics reference for every key.
+
+        :raises NotReadyError: the member is not started.
+        """
+        return self._member.metrics()
+
+    @property
+    def metrics_address(self) -> str | None:
+        """``host:port`` of the running Prometheus endpoint (the port actually
+        bound), or None when there is none."""
+        return self._member.metrics_address
 
     def add_member(self, address: str, timeout: float | None = None) -> None:
         """Add the voter ``address`` to the cluster (call on any voter).
@@ -297,6 +357,12 @@ class Coordinator:
             future.set_result(value)
         return future
 
+    def _failed(self, error: BaseException) -> CoordFuture:
+        """A local read refused (NoAuthError) as an already-failed Future."""
+        future = self._member.new_future()
+        future.set_exception(error)
+        return future
+
     def exists_async(self, path: str, watch: WatchCallback | None = None) -> CoordFuture:
         """``exists`` as a settled Future (argument errors still raise at once)."""
         path = paths.validate_path(path)
@@ -308,7 +374,10 @@ class Coordinator:
         """``get`` as a settled Future (NoNodeError is set on it)."""
         path = paths.validate_path(path)
         _check_watch(watch)
-        found, zxid = self._member.read_data(path, watch)
+        try:
+            found, zxid = self._member.read_data(path, watch)
+        except NoAuthError as exc:
+            return self._failed(exc)
         return self._settled(found, zxid, missing=path if found is None else None)
 
     def get_children_async(
@@ -318,7 +387,10 @@ class Coordinator:
         path = paths.validate_path(path)
         _check_watch(watch)
         _check_flags(include_data=include_data)
-        found, zxid = self._member.read_children(path, watch)
+        try:
+            found, zxid = self._member.read_children(path, watch)
+        except NoAuthError as exc:
+            return self._failed(exc)
         if found is None:
             return self._settled(None, zxid, missing=path)
         return self._settled(found if include_data else found[0], zxid)
@@ -346,8 +418,16 @@ class Coordinator:
         )
         if ttl is not None and (type(ttl) is not int):
             raise TypeError(f"ttl must be an int number of milliseconds or None, got {type(ttl).__name__}")
+        if acl is None:
+            acl = self.default_acl  # None here: the default ACL, no ACL work at all
         op = ops.create_op(
-            path, _value_bytes(value), ephemeral=ephemeral, sequence=sequence, container=container, ttl=ttl
+            path,
+            _value_bytes(value),
+            ephemeral=ephemeral,
+            sequence=sequence,
+            container=container,
+            ttl=ttl,
+            acl=acl,  # type: ignore[arg-type]
         )
 
         def convert(applied: Applied) -> Any:
@@ -372,8 +452,9 @@ class Coordinator:
         ttl: int | None = None,
     ) -> Any:
         """Create a node; returns its path (``(path, ZnodeStat)`` with
-        ``include_data``). ``acl`` is accepted for kazoo compatibility and
-        not enforced (every member shares one trust domain).
+        ``include_data``). ``acl`` (a list of ``coord.acl.ACL``; default
+        ``default_acl``, else world:anyone) is the node's ACL, enforced on
+        every member as ZooKeeper does (``get_acls``/``set_acls``/``add_auth``).
 
         ``container=True`` makes a ZooKeeper container node: once it has had
         a child and has none left, the leader deletes it (within
@@ -385,11 +466,15 @@ class Coordinator:
 
         :raises NodeExistsError, NoNodeError, NoChildrenForEphemeralsError:
             as ZooKeeper does.
+        :raises NoAuthError: the session may not CREATE under the parent.
+        :raises InvalidACLError: a malformed ``acl``, or ``auth`` ids in it
+            while the session has authenticated none.
         :raises BadArgumentsError: a container that is also ephemeral,
             sequential or has a ttl; a TTL node that is ephemeral; a ttl
             outside 1..2**40-1 ms.
         """
         _check_flags(makepath=makepath)
+        acl = acl or self.default_acl  # kazoo's rule: an empty list means the default too
         attempt = functools.partial(
             self.create_async,
             path,
@@ -407,13 +492,15 @@ class Coordinator:
         except NoNodeError:
             if not makepath:
                 raise
-        self.ensure_path(paths.parent_of(path))
+        self.ensure_path(paths.parent_of(path), acl)
         return self._member.wait(attempt(), timeout)
 
     def ensure_path(self, path: str, acl: object = None) -> str | bool:
         """Create ``path`` and any missing ancestors, as persistent empty
-        nodes. Like kazoo, returns the path if this call created it, else True."""
+        nodes with ``acl`` (default ``default_acl``). Like kazoo, returns the
+        path if this call created it, else True."""
         path = paths.validate_path(path)
+        acl = acl or self.default_acl
         current = ""
         result: str | bool = True
         for name in path.strip("/").split("/") if path != "/" else []:
@@ -422,10 +509,11 @@ class Coordinator:
             if self.exists(current) is not None:
                 continue
             with contextlib.suppress(NodeExistsError):  # created concurrently: fine
-                result = self.create(current)
+                result = self.create(current, acl=acl)
         return result
 
     def set_async(self, path: str, value: bytes, version: int = -1, timeout: float | None = None) -> CoordFuture:
+        """``set`` without waiting: a Future of the new Stat (argument errors raise at once)."""
         op = ops.set_op(path, _value_bytes(value), version)
 
         def convert(applied: Applied) -> ZnodeStat:
@@ -442,6 +530,7 @@ class Coordinator:
         return self._member.wait(self.set_async(path, value, version, timeout), timeout)  # type: ignore[no-any-return]
 
     def delete_async(self, path: str, version: int = -1, timeout: float | None = None) -> CoordFuture:
+        """Non-recursive ``delete`` without waiting: a Future of True (argument errors raise at once)."""
         op = ops.delete_op(path, version)
 
         def convert(applied: Applied) -> bool:
@@ -499,7 +588,70 @@ class Coordinator:
             size += len(node) + 16
         return batches
 
+    # ------------------------------------------------------------------ ACLs and authentication
+
+    def get_acls(self, path: str) -> tuple[list[ACL], ZnodeStat]:
+        """The node's ACL and Stat, from the local replica (kazoo's ``get_acls``).
+
+        Needs READ or ADMIN on the node; without ADMIN digest ids come back
+        as ``user:x``, as ZooKeeper answers.
+
+        :raises NoNodeError: the node does not exist.
+        :raises NoAuthError: the session has neither READ nor ADMIN on it.
+        """
+        path = paths.validate_path(path)
+        found = self._member.read_acl(path)
+        if found is None:
+            raise NoNodeError(path)
+        return to_acl_list(found[0]), found[1]
+
+    def get_acls_async(self, path: str) -> CoordFuture:
+        """``get_acls`` as a settled Future."""
+        try:
+            return self._settled(self.get_acls(path), self._member.read_stat(path, None)[1])
+        except (NoNodeError, NoAuthError) as exc:
+            return self._failed(exc)
+
+    def set_acls_async(
+        self, path: str, acls: Sequence[Any], version: int = -1, timeout: float | None = None
+    ) -> CoordFuture:
+        """``set_acls`` without waiting: a Future of the new Stat."""
+        op = ops.set_acl_op(path, acls, version)
+
+        def convert(applied: Applied) -> ZnodeStat:
+            raise_for_result(applied, path)
+            return applied.result[1]  # type: ignore[no-any-return]
+
+        return self._member.submit(op, convert, timeout)
+
+    def set_acls(self, path: str, acls: Sequence[Any], version: int = -1, timeout: float | None = None) -> ZnodeStat:
+        """Replace the node's ACL if its ``aversion`` is ``version`` (-1:
+        any); returns the new Stat (only ``aversion`` changes; no watch fires).
+
+        :raises NoNodeError, BadVersionError: as ZooKeeper does.
+        :raises NoAuthError: the session lacks ADMIN on the node.
+        :raises InvalidACLError: a malformed ``acls`` (empty, unknown scheme, ...).
+        """
+        return self._member.wait(self.set_acls_async(path, acls, version, timeout), timeout)  # type: ignore[no-any-return]
+
+    def add_auth_async(self, scheme: str, credential: str, timeout: float | None = None) -> CoordFuture:
+        """``add_auth`` without waiting: a Future of True."""
+        return self._member.add_auth(scheme, credential, timeout)
+
+    def add_auth(self, scheme: str, credential: str, timeout: float | None = None) -> bool:
+        """Authenticate this member's session, as kazoo's ``add_auth``:
+        ``add_auth("digest", "user:password")`` lets it pass the ACL entries
+        of ``make_digest_acl("user", "password", ...)``. Only the digest
+        (never the password) goes through the log; a later session of this
+        member (after a session loss) is authenticated again.
+
+        :raises AuthFailedError: an unknown scheme (coord supports
+            ``digest``) or a credential that is not ``user:password``.
+        """
+        return self._member.wait(self.add_auth_async(scheme, credential, timeout), timeout)  # type: ignore[no-any-return]
+
     def sync_async(self, path: str = "/", timeout: float | None = None) -> CoordFuture:
+        """``sync`` without waiting: a Future of ``path``, settled once the no-op is applied here."""
         path = paths.validate_path(path)
         return self._member.submit(("sync",), lambda applied: path, timeout)
 

@@ -11,9 +11,10 @@ the client turns them into exceptions, through one table built here.
     │   ├── NoChildrenForEphemeralsError  RolledBackError  RuntimeInconsistency
     │   ├── BadArgumentsError ── InvalidPathError (also ValueError)
     │   │                     └─ DataTooLargeError (also ValueError)
+    │   ├── NoAuthError  AuthFailedError  InvalidACLError (also ValueError)
     │   ├── SessionExpiredError  UnimplementedError  SystemZookeeperError
     │   ├── ConnectionLoss ── UnknownOutcomeError
-    │   └── OperationTimeoutError (also TimeoutError)
+    │   └── OperationTimeoutError (also TimeoutError) ── TooManyRequestsError
     ├── NotReadyError                   not started, stopped, or no quorum/leader
     ├── ConfigurationError (also ValueError)
     ├── LockTimeout  CancelledError     recipes: acquire timed out / was cancelled
@@ -36,11 +37,14 @@ class ErrorCode(enum.IntEnum):
     OPERATION_TIMEOUT = -7
     BAD_ARGUMENTS = -8
     NO_NODE = -101
+    NO_AUTH = -102
     BAD_VERSION = -103
     NO_CHILDREN_FOR_EPHEMERALS = -108
     NODE_EXISTS = -110
     NOT_EMPTY = -111
     SESSION_EXPIRED = -112
+    INVALID_ACL = -114
+    AUTH_FAILED = -115
     # coord-only codes (positive, so they never collide with ZooKeeper's):
     CANCELLED = 1
     """The request was cancelled through the log before it was applied."""
@@ -121,6 +125,12 @@ class OperationTimeoutError(ZookeeperError, TimeoutError):
     """The request did not complete before its deadline and was not applied."""
 
 
+class TooManyRequestsError(OperationTimeoutError):
+    """Every in-flight slot of the member (``max_in_flight``) was busy and
+    the caller asked not to wait (``block=False``): the request was not
+    sent. Back off and retry; an ``OperationTimeoutError`` handler catches it."""
+
+
 @_with_code(ErrorCode.BAD_ARGUMENTS)
 class BadArgumentsError(ZookeeperError):
     """An argument was invalid."""
@@ -154,6 +164,25 @@ class NotEmptyError(ZookeeperError):
 @_with_code(ErrorCode.SESSION_EXPIRED)
 class SessionExpiredError(ZookeeperError):
     """The session this request belongs to has expired or was closed."""
+
+
+@_with_code(ErrorCode.NO_AUTH)
+class NoAuthError(ZookeeperError):
+    """The session's authenticated ids do not grant the permission the
+    operation needs on the node (ZooKeeper's NOAUTH)."""
+
+
+@_with_code(ErrorCode.INVALID_ACL)
+class InvalidACLError(ZookeeperError, ValueError):
+    """An ACL is malformed: an empty list, an unknown scheme, bad
+    permissions, a malformed digest or ip id, or the ``auth`` scheme for a
+    session with no authenticated ids (ZooKeeper's INVALIDACL)."""
+
+
+@_with_code(ErrorCode.AUTH_FAILED)
+class AuthFailedError(ZookeeperError):
+    """``add_auth`` was given an unknown scheme or a malformed credential
+    (ZooKeeper's AUTHFAILED)."""
 
 
 @_with_code(ErrorCode.CANCELLED)
@@ -192,6 +221,7 @@ def error_for_code(code: int, message: str = "") -> ZookeeperError:
 
 
 __all__ = [
+    "AuthFailedError",
     "BadArgumentsError",
     "BadVersionError",
     "CancelledError",
@@ -201,8 +231,10 @@ __all__ = [
     "CoordError",
     "DataTooLargeError",
     "ErrorCode",
+    "InvalidACLError",
     "InvalidPathError",
     "LockTimeout",
+    "NoAuthError",
     "NoChildrenForEphemeralsError",
     "NoNodeError",
     "NodeExistsError",
@@ -215,6 +247,7 @@ __all__ = [
     "RuntimeInconsistency",
     "SessionExpiredError",
     "SystemZookeeperError",
+    "TooManyRequestsError",
     "UnimplementedError",
     "UnknownOutcomeError",
     "ZookeeperError",

@@ -30,18 +30,24 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from . import ops
+from .acl import Permissions, auth_id_problem, redact_digests, resolve_auth
 from .errors import (
     CoordError,
+    NoAuthError,
+    NoNodeError,
     NotReadyError,
     PoisonedError,
     UnknownOutcomeError,
     error_for_code,
 )
+from .logs import RateLimitedLog
+from .metrics import MemberMetrics, MetricsServer, MetricValue, parse_metrics_address
 from .persistent_watches import DEFAULT_MAX_QUEUED, PersistentWatches
 from .replication import (
     DURABILITY_FSYNC,
     DURABILITY_MODES,
     DURABILITY_PROCESS_CRASH,
+    ROLE_CANDIDATE,
     ROLE_LEADER,
     RaftTiming,
     ReplicaStatus,
@@ -92,6 +98,7 @@ class MemberStatus:
     peer_lag: dict[str, int] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-serialisable dict (for logs and health endpoints)."""
         return dataclasses.asdict(self)
 
 
@@ -148,13 +155,33 @@ class Member:
         raft_timing: RaftTiming | None = None,
         snapshot_entries: int = 100_000,
         durability: str = DURABILITY_PROCESS_CRASH,
+        wait_for_slot: bool = True,
         network_faults: NetworkFaults | None = None,
         observer: bool = False,
         join: bool = False,
         reap_interval: float = 1.0,
         max_watch_queue: int = DEFAULT_MAX_QUEUED,
+        super_digest: str | None = None,
+        zk_address: str | None = None,
+        zk_options: dict[str, Any] | None = None,
+        metrics_address: str | None = None,
+        metrics_allow_remote: bool = False,
     ) -> None:
         split_address(address)
+        if zk_address is not None:
+            split_address(zk_address)
+        if zk_options:
+            from .zk.server import OPTION_NAMES
+
+            unknown = sorted(set(zk_options) - OPTION_NAMES)
+            if unknown:
+                raise ValueError(f"unknown zk_options {unknown}; known: {sorted(OPTION_NAMES)}")
+        #: ZooKeeper client-protocol listener address (None: no listener); see coord.zk.
+        self.zk_address = zk_address
+        self._zk_options = dict(zk_options or {})
+        self._zk_server: Any = None
+        #: Called under the lock on the Raft thread: see ``add_apply_hook``.
+        self._apply_hooks: list[Any] = []
         peer_list = [p for p in peers if p != address]
         if not isinstance(observer, bool) or not isinstance(join, bool):
             raise TypeError("observer and join must be bools")
@@ -179,6 +206,10 @@ class Member:
         self.request_timeout = float(request_timeout)
         self.max_data_bytes = max_data_bytes
         self._max_in_flight = max_in_flight
+        if not isinstance(wait_for_slot, bool):
+            raise TypeError(f"wait_for_slot must be a bool, got {type(wait_for_slot).__name__}")
+        #: With every in-flight slot busy: wait for one (True) or raise TooManyRequestsError.
+        self.wait_for_slot = wait_for_slot
         self._raft_timing = raft_timing or RaftTiming()
         if type(snapshot_entries) is not int or snapshot_entries < 10:
             raise ValueError(f"snapshot_entries must be an int >= 10, got {snapshot_entries!r}")
@@ -222,6 +253,23 @@ class Member:
         self._housekeeping: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._last_keepalive = 0.0
+        if super_digest is not None and (type(super_digest) is not str or auth_id_problem("digest", super_digest)):
+            raise ValueError(f"super_digest must be 'user:base64(sha1(user:password))', got {super_digest!r}")
+        #: ZooKeeper's superDigest: a digest add_auth that resolves to it also gains the super id.
+        self.super_digest = super_digest
+        #: Ids this member's session authenticated with ``add_auth``; every
+        #: new session of this member gets them again (kazoo re-sends its auth_data).
+        self._auth_ids: tuple[tuple[str, str], ...] = ()
+        # Metrics and operational logs (coord.metrics, coord.logs).
+        if metrics_address is not None:
+            parse_metrics_address(metrics_address, allow_remote=metrics_allow_remote)
+        self._metrics_address = metrics_address
+        self._metrics_allow_remote = metrics_allow_remote
+        self._metrics_server: MetricsServer | None = None
+        self._metrics = MemberMetrics()
+        self._started_at = time.monotonic()
+        self._known_leader: str | None = None  # housekeeping thread
+        self._events = RateLimitedLog(logger, interval_s=10.0, burst=5)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -273,13 +321,17 @@ class Member:
             self._dispatcher = None
             raise
         self._replicator = replicator
+        replicator.status_provider = lambda: self.status().to_dict()  # `coord status` asks over the peer port
         self._requests = RequestTracker(
             self._replicator.propose,
             future_factory,
             max_in_flight=self._max_in_flight,
             cancel_grace_s=min(3.0, self.session_timeout),
+            metrics=self._metrics,
         )
         self._started = True
+        self._started_at = time.monotonic()
+        self._known_leader = None
         try:
             self._wait_until_ready(deadline)
             opened = self._begin_session()
@@ -301,6 +353,18 @@ class Member:
         # Only now may callers read or write: before, the replica may be half
         # replayed and writes would carry no session (and no deduplication).
         self._serving = True
+        if self._metrics_address is not None:
+            try:
+                self._start_metrics_server(self._metrics_address)
+            except BaseException:
+                self.stop()
+                raise
+        if self.zk_address is not None:
+            try:
+                self._start_zk_server()
+            except BaseException:
+                self.stop()
+                raise
         logger.info("member %s started (session 0x%x)", self.address, self.session_id)
 
     def stop(self) -> None:
@@ -313,6 +377,12 @@ class Member:
             return
         self._stopping = True
         self._serving = False
+        if self._metrics_server is not None:
+            self._metrics_server.stop()
+            self._metrics_server = None
+        if self._zk_server is not None:
+            self._zk_server.stop()
+            self._zk_server = None
         requests = self._requests
         if self._can_close_session():
             assert requests is not None
@@ -384,6 +454,8 @@ class Member:
             ("open_session", timeout_ms), functools.partial(raise_for_result, path="/"), self.request_timeout
         )
         future.add_done_callback(self._session_opened)
+        for scheme, ident in self._auth_ids:  # FIFO: applied before any later request of the session
+            self._requests.submit(ops.add_auth_op(scheme, ident), lambda applied: None, self.request_timeout)
         return future
 
     def _session_opened(self, future: concurrent.futures.Future[Any]) -> None:
@@ -414,9 +486,17 @@ class Member:
                 self._poisoned = True
                 logger.critical("the tree raised while applying an entry; this replica stops serving", exc_info=True)
                 return
+            self._metrics.commits += 1
+            if applied.result[1] is True and isinstance(entry, tuple) and len(entry) > 5:
+                self._note_expiry(entry[5], applied)  # (OK, True): an expiry or a reap did something
             if applied.events and self._dispatcher is not None:
                 self._dispatcher.submit_all(self._watches.trigger(applied.events))
                 self._persistent.publish(applied.events)
+            for hook in self._apply_hooks:
+                try:
+                    hook.on_applied(entry, applied, self._tree)
+                except Exception:
+                    logger.exception("apply hook %r raised on %s", hook, self.address)
             requests = self._requests
             if requests is None or not isinstance(entry, tuple) or len(entry) < 6:
                 return
@@ -449,10 +529,30 @@ class Member:
 
     def _snapshot(self) -> bytes:
         with self._lock:
+            started = time.monotonic()
             self._ops_since_snapshot = 0
-            return self._tree.snapshot()
+            data = self._tree.snapshot()
+            zxid, nodes = self._tree.zxid, self._tree.node_count()
+        seconds = time.monotonic() - started
+        metrics = self._metrics
+        metrics.snapshots += 1
+        metrics.last_snapshot_bytes = len(data)
+        metrics.last_snapshot_seconds = seconds
+        self._events.event(
+            logging.INFO,
+            "snapshot",
+            "snapshot",
+            "snapshot taken",
+            member=self.address,
+            zxid=zxid,
+            znodes=nodes,
+            bytes=len(data),
+            seconds=seconds,
+        )
+        return data
 
     def _restore(self, data: bytes) -> None:
+        started = time.monotonic()
         tree = Tree.restore(data, max_data_bytes=ops.HARD_MAX_DATA_BYTES)
         with self._lock:
             old, self._tree = self._tree, tree
@@ -460,6 +560,11 @@ class Member:
             if events and self._dispatcher is not None:
                 self._dispatcher.submit_all(self._watches.trigger(events))
             self._persistent.publish(self._persistent.changes_between(old, tree))
+            for hook in self._apply_hooks:
+                try:
+                    hook.on_restored(old, tree)
+                except Exception:
+                    logger.exception("apply hook %r raised on restore on %s", hook, self.address)
             self._expiry.restart_all(self._session_activities())
             requests = self._requests
             if requests is not None and requests.session_id:
@@ -468,12 +573,93 @@ class Member:
                     if result is not None:
                         requests.on_applied(request_id, Applied(tree.zxid, result, (), True))
                 self._check_session_gone()
-        logger.info("member %s installed a snapshot at zxid %d", self.address, tree.zxid)
+        self._metrics.snapshot_installs += 1
+        self._events.event(
+            logging.INFO,
+            "snapshot-install",
+            "snapshot_install",
+            f"member {self.address} installed a snapshot",
+            member=self.address,
+            zxid=tree.zxid,
+            znodes=tree.node_count(),
+            bytes=len(data),
+            seconds=time.monotonic() - started,
+        )
+
+    def _note_expiry(self, op: object, applied: Applied) -> None:
+        """Count and log a session the leader expired (raft thread, under the lock)."""
+        if not (isinstance(op, tuple) and len(op) > 1 and op[0] == "expire_session"):
+            return
+        self._metrics.session_expirations += 1
+        deleted = sum(1 for kind, _path in applied.events if kind == "deleted")
+        self._events.event(
+            logging.INFO,
+            "session-expired",
+            "session_expired",
+            "session expired",
+            member=self.address,
+            session=f"0x{op[1]:x}",
+            ephemerals_deleted=deleted,
+            zxid=applied.zxid,
+        )
 
     def _role_changed(self, role: str) -> None:
         if role == ROLE_LEADER:
             with self._lock:
                 self._became_leader = True
+        elif role == ROLE_CANDIDATE:
+            self._metrics.elections += 1
+            # pysyncobj reports the candidacy just before it raises its term.
+            term = self._term()
+            self._events.event(
+                logging.INFO,
+                "election",
+                "election_start",
+                "election started",
+                member=self.address,
+                term=term + 1 if term >= 0 else term,
+            )
+
+    def _term(self) -> int:
+        """The Raft term this member knows (-1 if it cannot say right now)."""
+        replicator = self._replicator
+        if replicator is None:
+            return -1
+        try:
+            return replicator.status().term
+        except Exception:  # read from another thread mid-change: the log line goes without it
+            return -1
+
+    def _watch_leader(self) -> None:
+        """Count and log changes of the leader this member knows (housekeeping thread)."""
+        assert self._replicator is not None
+        leader = self._replicator.leader_address()
+        previous = self._known_leader
+        if leader == previous:
+            return
+        self._known_leader = leader
+        if leader is None:
+            self._events.event(
+                logging.WARNING,
+                "leader",
+                "leader_lost",
+                "no leader",
+                member=self.address,
+                previous=previous or "",
+                term=self._term(),
+            )
+            return
+        self._metrics.leader_changes += 1
+        self._events.event(
+            logging.INFO,
+            "leader",
+            "leader_change",
+            "leader changed",
+            member=self.address,
+            leader=leader,
+            previous=previous or "",
+            term=self._term(),
+        )
 
     # ------------------------------------------------------------------ housekeeping thread
 
@@ -487,6 +673,7 @@ class Member:
     def _housekeeping_step(self) -> None:
         assert self._requests is not None and self._replicator is not None
         self._requests.tick()
+        self._watch_leader()
         with self._lock:
             state = self._liveness.check()
             reopen = self._session_lost and not self._opening_session and not self._stopping
@@ -589,7 +776,9 @@ class Member:
         self.check_usable()
         ops.check_size(op, self.max_data_bytes)
         assert self._requests is not None
-        future = self._requests.submit(op, convert, self.request_timeout if timeout is None else timeout)
+        future = self._requests.submit(
+            op, convert, self.request_timeout if timeout is None else timeout, wait_for_slot=self.wait_for_slot
+        )
         return future  # type: ignore[return-value]
 
     def wait(self, future: concurrent.futures.Future[Any], timeout: float | None) -> Any:
@@ -627,6 +816,76 @@ class Member:
 
     def remove_listener(self, listener: Callable[[str], Any]) -> None:
         self._listeners.remove(listener)
+
+    def metrics(self) -> dict[str, MetricValue]:
+        """ZooKeeper ``mntr``-style metrics of this member (see ``coord.metrics``
+        and the README's metrics reference): gauges read now, counters since
+        this member object was built. Works while starting and when poisoned.
+
+        :raises NotReadyError: the member is not started.
+        """
+        replicator, requests = self._replicator, self._requests
+        if not self._started or replicator is None or requests is None:
+            raise NotReadyError(f"member {self.address} is not started")
+        raft = replicator.status()
+        with self._lock:
+            tree = self._tree
+            values: dict[str, MetricValue] = {
+                "znode_count": tree.node_count(),
+                "ephemerals_count": tree.ephemeral_count(),
+                "approximate_data_size": tree.approximate_data_size(),
+                "num_sessions": len(tree.session_liveness()),
+                "applied_zxid": tree.zxid,
+                "watch_count": self._watches.count(),
+            }
+        queued, queued_max = self._persistent.queue_depths()
+        write_seconds, write_bytes = replicator.snapshot_write_stats()
+        followers = [peer for peer in raft.peers_connected if peer != self.address]
+        lag = raft.peer_lag
+        is_leader = raft.role == ROLE_LEADER
+        dispatcher = self._dispatcher
+        values.update(
+            {
+                "server_state": raft.role,
+                "leader": raft.leader or "",
+                "term": raft.term,
+                "commit_index": raft.commit_index,
+                "last_applied": raft.last_applied,
+                "has_quorum": int(raft.has_quorum),
+                "voters": len(raft.voters),
+                "observers": len(raft.observers),
+                "peers_connected": sum(1 for up in raft.peers_connected.values() if up),
+                "followers": len(followers) if is_leader else 0,
+                "synced_followers": (
+                    sum(1 for peer in followers if raft.peers_connected[peer] and lag.get(peer, 1) == 0)
+                    if is_leader
+                    else 0
+                ),
+                "peer_lag_max": max(lag.values(), default=0) if is_leader else 0,
+                "persistent_watch_count": self._persistent.count(),
+                "watch_queue_depth": queued,
+                "watch_queue_depth_max": queued_max,
+                "callback_queue_depth": dispatcher.depth() if dispatcher is not None else 0,
+                "outstanding_requests": requests.in_flight(),
+                "refused_connections_total": replicator.refused_connections(),
+                "last_snapshot_write_seconds": round(write_seconds, 6),
+                "last_snapshot_write_bytes": write_bytes,
+                "uptime_seconds": round(time.monotonic() - self._started_at, 3),
+            }
+        )
+        values.update(self._metrics.counters())
+        return dict(sorted(values.items()))
+
+    @property
+    def metrics_address(self) -> str | None:
+        """``host:port`` the Prometheus endpoint listens on (the bound port
+        when 0 was asked for), or None when it is not running."""
+        server = self._metrics_server
+        return server.address if server is not None else None
+
+    def _start_metrics_server(self, address: str) -> None:
+        host, port = parse_metrics_address(address, allow_remote=self._metrics_allow_remote)
+        self._metrics_server = MetricsServer(host, port, self.metrics, lambda: self._metrics.write_latency)
 
     def status(self) -> MemberStatus:
         """This member's role, leader, term, applied zxid and session."""
@@ -679,30 +938,168 @@ class Member:
                 self._watches.add_data_watch(path, watch)
             return stat, self._tree.zxid
 
-    def read_data(self, path: str, watch: WatchCallback | None) -> tuple[tuple[bytes, ZnodeStat] | None, int]:
-        """The node's value and Stat or None; a watch is armed only on an existing node."""
+    def read_data(
+        self, path: str, watch: WatchCallback | None, session_id: int | None = None
+    ) -> tuple[tuple[bytes, ZnodeStat] | None, int]:
+        """The node's value and Stat or None; a watch is armed only on an
+        existing node the session may READ.
+
+        :raises NoAuthError: ``session_id`` (default: this member's session)
+            lacks READ on the node (no watch is armed).
+        """
         self.check_usable()
         with self._lock:
             found = self._tree.get(path)
-            if found is not None and watch is not None:
-                self._watches.add_data_watch(path, watch)
+            if found is not None:
+                self._require(path, Permissions.READ, session_id)
+                if watch is not None:
+                    self._watches.add_data_watch(path, watch)
             return found, self._tree.zxid
 
     def read_children(
-        self, path: str, watch: WatchCallback | None
+        self, path: str, watch: WatchCallback | None, session_id: int | None = None
     ) -> tuple[tuple[list[str], ZnodeStat] | None, int]:
         """The node's sorted child names and Stat or None; a child watch is
-        armed only on an existing node."""
+        armed only on an existing node the session may READ.
+
+        :raises NoAuthError: as ``read_data``.
+        """
         self.check_usable()
         with self._lock:
             children = self._tree.children(path)
             if children is None:
                 return None, self._tree.zxid
+            self._require(path, Permissions.READ, session_id)
             stat = self._tree.stat(path)
             if watch is not None:
                 self._watches.add_child_watch(path, watch)
             assert stat is not None
             return (children, stat), self._tree.zxid
+
+    # ------------------------------------------------------------------ ACLs (reads are checked here, writes in apply)
+
+    def _require(self, path: str, perm: int, session_id: int | None) -> None:
+        """Raise NoAuthError unless the session holds ``perm`` on the
+        existing node at ``path`` (call under the lock)."""
+        sid = self.session_id if session_id is None else session_id
+        if not self._tree.permitted(path, perm, sid):
+            raise NoAuthError(path)
+
+    def check_access(self, path: str, perm: int, session_id: int | None = None) -> None:
+        """Check that session ``session_id`` (default: this member's) holds
+        any bit of ``perm`` (``coord.acl.Permissions``) on the node at
+        ``path``, against the local replica, as ZooKeeper checks reads.
+
+        :raises NoNodeError: there is no such node.
+        :raises NoAuthError: the session's ids do not grant ``perm``.
+        """
+        self.check_usable()
+        with self._lock:
+            permitted = self._tree.permitted(path, perm, self.session_id if session_id is None else session_id)
+        if permitted is None:
+            raise NoNodeError(path)
+        if not permitted:
+            raise NoAuthError(path)
+
+    def read_acl(
+        self, path: str, session_id: int | None = None
+    ) -> tuple[tuple[tuple[int, str, str], ...], ZnodeStat] | None:
+        """``(canonical ACL, Stat)`` of the node, or None if it is missing.
+
+        As ZooKeeper's getACL: the session needs READ or ADMIN on the node
+        (else NoAuthError), and without ADMIN the digest hashes are shown as
+        ``user:x``.
+        """
+        self.check_usable()
+        sid = self.session_id if session_id is None else session_id
+        with self._lock:
+            found = self._tree.get_acl(path)
+            if found is None:
+                return None
+            self._require(path, Permissions.READ | Permissions.ADMIN, sid)
+            acl, stat = found
+            if not self._tree.permitted(path, Permissions.ADMIN, sid):
+                acl = redact_digests(acl)
+            return acl, stat
+
+    def session_auth(self, session_id: int | None = None) -> tuple[tuple[str, str], ...]:
+        """The sorted ``(scheme, id)`` pairs the session (default: this
+        member's) has authenticated, as the local replica knows them."""
+        self.check_usable()
+        with self._lock:
+            return self._tree.session_auth(self.session_id if session_id is None else session_id)
+
+    def add_auth(self, scheme: str, credential: str | bytes, timeout: float | None) -> CoordFuture:
+        """Authenticate this member's session (``coord.acl.resolve_auth``):
+        the resolved ids go through the log (never the password), and every
+        later session of this member gets them again. The Future's result is True.
+
+        :raises AuthFailedError: an unknown scheme or a malformed credential.
+        """
+        ids = resolve_auth(scheme, credential, self.super_digest)
+        check_timeout(timeout)
+        self.check_usable()
+        future: CoordFuture | None = None
+        for index, (id_scheme, ident) in enumerate(ids):
+            last = index == len(ids) - 1
+
+            def convert(applied: Applied, last: bool = last) -> bool:
+                raise_for_result(applied, "")
+                if last:  # FIFO: the earlier ids of this call were applied before
+                    self._auth_ids = tuple(sorted(set(self._auth_ids) | set(ids)))
+                return True
+
+            future = self.submit(ops.add_auth_op(id_scheme, ident), convert, timeout)
+        assert future is not None
+        return future
+
+    # ------------------------------------------------------------------ ZooKeeper endpoint support
+
+    def _start_zk_server(self) -> None:
+        from .zk.server import ZkServer  # the endpoint is optional; import it only when used
+
+        server = ZkServer(self, self.zk_address or "", password_key=self._secret, **self._zk_options)
+        server.start()
+        self._zk_server = server
+
+    @property
+    def zk_server(self) -> Any:
+        """The running ``coord.zk.server.ZkServer`` (None without ``zk_address``)."""
+        return self._zk_server
+
+    def add_apply_hook(self, hook: Any) -> None:
+        """Call ``hook.on_applied(entry, applied, tree)`` for every applied entry and
+        ``hook.on_restored(old_tree, new_tree)`` after a snapshot install, on
+        the Raft thread under the member lock (after this member's watches
+        are triggered): a hook must only record or enqueue, never block."""
+        with self._lock:
+            self._apply_hooks = [*self._apply_hooks, hook]
+
+    def remove_apply_hook(self, hook: Any) -> None:
+        """Stop calling ``hook`` (no-op if it was not added)."""
+        with self._lock:
+            self._apply_hooks = [h for h in self._apply_hooks if h is not hook]
+
+    def read_tree(self, fn: Callable[[Tree], Any]) -> Any:
+        """``fn(tree)`` under the member lock: atomic with respect to apply
+        (and so to apply hooks). ``fn`` must not block or call the member."""
+        self.check_usable()
+        with self._lock:
+            return fn(self._tree)
+
+    def propose_entry(self, entry: tuple[Any, ...], on_failure: Callable[[str, str], None]) -> None:
+        """Propose a prepared log entry (the ``RequestTracker`` propose function)."""
+        replicator = self._replicator
+        if replicator is None:
+            on_failure("not_appended", "the member is not started")
+            return
+        replicator.propose(entry, on_failure)
+
+    def raft_status(self) -> ReplicaStatus:
+        """The replication layer's view (role, leader, quorum), without the session checks of ``status``."""
+        self.check_usable()
+        assert self._replicator is not None
+        return self._replicator.status()
 
     def add_persistent_watch(self, path: str, fn: WatchCallback, recursive: bool) -> None:
         self.check_usable()
@@ -719,10 +1116,15 @@ class Member:
             info = self._tree.session_info(self.session_id)
             return [path for path in info.ephemerals if path.startswith(prefix)] if info else []
 
-    def descendant_count(self, path: str) -> int | None:
+    def descendant_count(self, path: str, session_id: int | None = None) -> int | None:
+        """Nodes below ``path`` (None if it is missing); needs READ on it, as
+        ZooKeeper's getAllChildrenNumber (else NoAuthError)."""
         self.check_usable()
         with self._lock:
-            return self._tree.descendant_count(path)
+            count = self._tree.descendant_count(path)
+            if count is not None:
+                self._require(path, Permissions.READ, session_id)
+            return count
 
     def subtree(self, path: str) -> list[str]:
         """``path`` and every node below it, parents before children ([] if missing)."""

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from . import acl as _acl
 from .errors import BadArgumentsError, DataTooLargeError
 from .paths import validate_path, validate_sequential_prefix
 
@@ -74,11 +75,13 @@ CLOSE_SESSION = "close_session"
 EXPIRE_SESSION = "expire_session"
 CANCEL = "cancel"
 REAP = "reap"
+SET_ACL = "set_acl"
+ADD_AUTH = "add_auth"
 
 #: Ops allowed inside a multi.
 MULTI_SUB_OPS = frozenset({CREATE, DELETE, SET, CHECK})
 #: Ops that only a session (session_id != 0) may send.
-SESSION_ONLY_OPS = frozenset({OPEN_SESSION, KEEPALIVE, CLOSE_SESSION, CANCEL})
+SESSION_ONLY_OPS = frozenset({OPEN_SESSION, KEEPALIVE, CLOSE_SESSION, CANCEL, ADD_AUTH})
 #: Ops that only the system (session_id 0, the leader) may send.
 SYSTEM_ONLY_OPS = frozenset({EXPIRE_SESSION, REAP})
 
@@ -165,10 +168,35 @@ def _check_arity(op: Op, count: int) -> None:
 # per-op structure checks
 
 
+def _check_acl_shape(value: object) -> None:
+    """The structure of a canonical ACL (what apply can read safely); its
+    meaning (schemes, perms, ids) is checked in apply, which answers
+    INVALID_ACL as ZooKeeper does, also per op inside a multi."""
+    if type(value) is not tuple:
+        raise BadArgumentsError(f"an acl must be a tuple of (perms, scheme, id) tuples, got {_type_name(value)}")
+    if len(value) > _acl.MAX_ACL_ENTRIES:
+        raise BadArgumentsError(f"an acl has at most {_acl.MAX_ACL_ENTRIES} entries, got {len(value)}")
+    for entry in value:
+        if type(entry) is not tuple or len(entry) != 3:
+            raise BadArgumentsError("each acl entry must be a (perms, scheme, id) tuple")
+        if type(entry[0]) is not int or type(entry[1]) is not str or type(entry[2]) is not str:
+            raise BadArgumentsError("an acl entry must be (int perms, str scheme, str id)")
+
+
+def create_acl(op: Op) -> tuple[Any, ...] | None:
+    """The ACL a (valid) create op carries, or None for the default."""
+    base = 5 if op[3] & FLAG_TTL else 4
+    return op[base] if len(op) > base else None  # type: ignore[no-any-return]
+
+
 def _check_create(op: Op) -> None:
     if len(op) > 3:
         _check_flags(op[3])
-    _check_arity(op, 5 if len(op) > 3 and op[3] & FLAG_TTL else 4)
+    base = 5 if len(op) > 3 and op[3] & FLAG_TTL else 4
+    if len(op) == base + 1 and type(op[base]) is tuple:  # the optional trailing acl
+        _check_acl_shape(op[base])
+    else:
+        _check_arity(op, base)
     if op[3] & FLAG_TTL:
         _check_ttl(op[4])
     _check_path(op[1], sequential=bool(op[3] & FLAG_SEQUENCE))
@@ -210,6 +238,20 @@ def _check_multi(op: Op) -> None:
             raise TypeError(f"multi op #{index}: {exc}") from None
 
 
+def _check_set_acl(op: Op) -> None:
+    _check_arity(op, 4)
+    _check_path(op[1])
+    _check_acl_shape(op[2])
+    _check_version(op[3])
+
+
+def _check_add_auth(op: Op) -> None:
+    _check_arity(op, 3)
+    problem = _acl.auth_id_problem(op[1], op[2])
+    if problem is not None:
+        raise BadArgumentsError(problem)
+
+
 def _check_no_args(op: Op) -> None:
     _check_arity(op, 1)
 
@@ -249,6 +291,8 @@ _CHECKERS: dict[str, Callable[[Op], None]] = {
     EXPIRE_SESSION: _check_expire_session,
     CANCEL: _check_cancel,
     REAP: _check_reap,
+    SET_ACL: _check_set_acl,
+    ADD_AUTH: _check_add_auth,
 }
 
 
@@ -278,10 +322,13 @@ def op_payload_bytes(op: Op) -> int:
     """Bytes of paths (UTF-8) and values an op carries, over its sub-ops."""
     total = 0
     for sub in _leaf_ops(op):
-        if sub[0] in MULTI_SUB_OPS:
+        if sub[0] in MULTI_SUB_OPS or sub[0] == SET_ACL:
             total += len(sub[1].encode("utf-8", "surrogatepass"))
         if sub[0] in (CREATE, SET):
             total += len(sub[2])
+        acl = create_acl(sub) if sub[0] == CREATE else sub[2] if sub[0] == SET_ACL else None
+        if acl:
+            total += sum(8 + len(scheme) + len(ident) for _perms, scheme, ident in acl)
     return total
 
 
@@ -392,18 +439,25 @@ def create_op(
     *,
     container: bool = False,
     ttl: int | None = None,
+    acl: Iterable[Any] | None = None,
     max_data_bytes: int | None = None,
 ) -> Op:
     """``("create", path, data, flags)``, or ``("create", path, data, flags,
-    ttl)`` for a TTL node; ``path`` is a prefix when ``sequence``."""
+    ttl)`` for a TTL node; ``path`` is a prefix when ``sequence``. A given
+    ``acl`` (kazoo ``ACL`` objects or canonical triples, validated here:
+    ``InvalidACLError``) rides as a trailing canonical item; None means the
+    default ``world:anyone`` ACL and costs nothing."""
     flags = (
         (FLAG_EPHEMERAL if _require_bool(ephemeral, "ephemeral") else 0)
         | (FLAG_SEQUENCE if _require_bool(sequence, "sequence") else 0)
         | (FLAG_CONTAINER if _require_bool(container, "container") else 0)
     )
+    extra: tuple[Any, ...] = () if acl is None else (_acl.canonical_acl(acl),)
     if ttl is None:
-        return _made((CREATE, _plain_str(path), _plain_bytes(data), flags), max_data_bytes)
-    return _made((CREATE, _plain_str(path), _plain_bytes(data), flags | FLAG_TTL, _plain_int(ttl)), max_data_bytes)
+        return _made((CREATE, _plain_str(path), _plain_bytes(data), flags, *extra), max_data_bytes)
+    return _made(
+        (CREATE, _plain_str(path), _plain_bytes(data), flags | FLAG_TTL, _plain_int(ttl), *extra), max_data_bytes
+    )
 
 
 def delete_op(path: str, version: int = -1) -> Op:
@@ -435,6 +489,19 @@ def multi_op(ops: Iterable[Op], *, max_data_bytes: int | None = None) -> Op:
     if not isinstance(ops, (list, tuple)):
         raise TypeError(f"ops must be a list or tuple of ops, got {_type_name(ops)}")
     return _made((MULTI, tuple(ops)), max_data_bytes)
+
+
+def set_acl_op(path: str, acl: Iterable[Any], version: int = -1) -> Op:
+    """``("set_acl", path, acl, version)``: replace the node's ACL if its
+    ``aversion`` matches (-1: any). ``acl`` is validated and made canonical
+    (``InvalidACLError``)."""
+    return _made((SET_ACL, _plain_str(path), _acl.canonical_acl(acl), _plain_int(version)), None)
+
+
+def add_auth_op(scheme: str, ident: str) -> Op:
+    """``("add_auth", scheme, id)``: the entry's session gains the resolved
+    id (see ``coord.acl.resolve_auth``; a digest id, never a password)."""
+    return _made((ADD_AUTH, _plain_str(scheme), _plain_str(ident)), None)
 
 
 def sync_op() -> Op:
@@ -502,6 +569,7 @@ def make_entry(
 
 
 __all__ = [
+    "ADD_AUTH",
     "CANCEL",
     "CHECK",
     "CLOSE_SESSION",
@@ -523,12 +591,15 @@ __all__ = [
     "OPEN_SESSION",
     "REAP",
     "SET",
+    "SET_ACL",
     "SUPPORTED_FLAGS",
     "SYNC",
+    "add_auth_op",
     "cancel_op",
     "check_op",
     "check_size",
     "close_session_op",
+    "create_acl",
     "create_op",
     "delete_op",
     "ensure_valid_entry",
@@ -540,6 +611,7 @@ __all__ = [
     "op_payload_bytes",
     "open_session_op",
     "reap_op",
+    "set_acl_op",
     "set_op",
     "sync_op",
 ]

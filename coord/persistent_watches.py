@@ -138,6 +138,12 @@ class PersistentWatches:
         with self._lock:
             return sum(len(w.queue) for table in (self._exact, self._recursive) for ws in table.values() for w in ws)
 
+    def queue_depths(self) -> tuple[int, int]:
+        """(events waiting for delivery over all watchers, the most any one watcher has)."""
+        with self._lock:
+            depths = [len(w.queue) for table in (self._exact, self._recursive) for ws in table.values() for w in ws]
+        return sum(depths), max(depths, default=0)
+
     # ------------------------------------------------------------------ events in
 
     def publish(self, events: Iterable[tuple[str, str]]) -> None:

@@ -70,15 +70,26 @@ class Transaction:
     def create(
         self, path: str, value: bytes = b"", acl: object = None, ephemeral: bool = False, sequence: bool = False
     ) -> None:
-        self._add(ops.create_op(path, value, ephemeral=ephemeral, sequence=sequence))
+        """Add a create (kazoo's arguments, as ``Coordinator.create``).
+
+        Validated now: a bad path or value raises here, not at commit.
+        """
+        if acl is None:
+            acl = self._client.default_acl
+        self._add(ops.create_op(path, value, ephemeral=ephemeral, sequence=sequence, acl=acl))  # type: ignore[arg-type]
 
     def delete(self, path: str, version: int = -1) -> None:
+        """Add a delete of ``path`` (only at ``version`` unless it is -1)."""
         self._add(ops.delete_op(path, version))
 
     def set_data(self, path: str, value: bytes, version: int = -1) -> None:
+        """Add a set of ``path``'s value (only at ``version`` unless it is -1)."""
         self._add(ops.set_op(path, value, version))
 
     def check(self, path: str, version: int) -> None:
+        """Add a check that ``path`` exists at ``version`` (any version if
+        -1). Otherwise the whole transaction fails: nothing is applied and
+        this op's result is ``BadVersionError`` or ``NoNodeError``."""
         self._add(ops.check_op(path, version))
 
     def _add(self, op: tuple[Any, ...]) -> None:

@@ -46,8 +46,10 @@ from typing import Any, NamedTuple, cast
 
 from sortedcontainers import SortedDict, SortedList, SortedSet
 
+from .acl import OPEN_ACL, Permissions, acl_problem, allowed, auth_id_problem, fixup_acl, with_id
 from .errors import ErrorCode
 from .ops import (
+    ADD_AUTH,
     CANCEL,
     CHECK,
     CLOSE_SESSION,
@@ -64,6 +66,7 @@ from .ops import (
     OPEN_SESSION,
     REAP,
     SET,
+    SET_ACL,
     SYNC,
     Op,
     validate_entry,
@@ -85,13 +88,25 @@ RUNTIME_INCONSISTENCY = int(ErrorCode.RUNTIME_INCONSISTENCY)
 CANCELLED = int(ErrorCode.CANCELLED)
 STALE_REQUEST = int(ErrorCode.STALE_REQUEST)
 OUT_OF_ORDER = int(ErrorCode.OUT_OF_ORDER)
+NO_AUTH = int(ErrorCode.NO_AUTH)
+INVALID_ACL = int(ErrorCode.INVALID_ACL)
+
+_READ_PERM = Permissions.READ
+_WRITE_PERM = Permissions.WRITE
+_CREATE_PERM = Permissions.CREATE
+_DELETE_PERM = Permissions.DELETE
+_ADMIN_PERM = Permissions.ADMIN
 
 EVENT_CREATED = "created"
 EVENT_DELETED = "deleted"
 EVENT_CHANGED = "changed"
 EVENT_CHILD = "child"
 
-_NO_ZXID_OPS = frozenset({KEEPALIVE, SYNC})
+# add_auth changes only the session (ZooKeeper's auth packets are no txns).
+_NO_ZXID_OPS = frozenset({KEEPALIVE, SYNC, ADD_AUTH})
+#: Distinct non-default ACLs the tree shares by reference before it starts
+#: sharing afresh (sharing only saves memory; it never changes behaviour).
+_ACL_INTERN_LIMIT = 65536
 
 Result = tuple[int, Any]  # (code, value)
 Event = tuple[str, str]  # (kind, path)
@@ -166,10 +181,30 @@ class _Node:
     computed on read; ``children`` is None while there are none, so the
     (usually many) leaves carry no container."""
 
-    __slots__ = ("ccount", "children", "ctime", "czxid", "data", "mtime", "mzxid", "owner", "pzxid", "ttl", "version")
+    __slots__ = (
+        "acl",
+        "aversion",
+        "ccount",
+        "children",
+        "ctime",
+        "czxid",
+        "data",
+        "mtime",
+        "mzxid",
+        "owner",
+        "pzxid",
+        "ttl",
+        "version",
+    )
 
-    def __init__(self, data: bytes, zxid: int, time_ms: int, owner: int, ttl: int = 0) -> None:
+    def __init__(
+        self, data: bytes, zxid: int, time_ms: int, owner: int, ttl: int = 0, acl: tuple[Any, ...] = OPEN_ACL
+    ) -> None:
         self.data = data
+        # The canonical ACL, shared with every node that has an equal one
+        # (Tree._intern_acl): the default costs one pointer per node.
+        self.acl = acl
+        self.aversion = 0
         self.czxid = self.mzxid = self.pzxid = zxid
         self.ctime = self.mtime = time_ms
         self.version = 0
@@ -195,7 +230,7 @@ class _Node:
             self.mtime,
             self.version,
             _i32(2 * self.ccount - count),
-            0,
+            self.aversion,
             self.owner,
             len(self.data),
             count,
@@ -211,10 +246,11 @@ class _Session:
     ``ack_below`` or answered in ``results``.
     """
 
-    __slots__ = ("_next_request", "ack_below", "activity", "ephemerals", "results", "timeout_ms")
+    __slots__ = ("_next_request", "ack_below", "activity", "auth", "ephemerals", "results", "timeout_ms")
 
     def __init__(self, timeout_ms: int) -> None:
         self.timeout_ms = timeout_ms
+        self.auth: tuple[tuple[str, str], ...] = ()  # authenticated ids, sorted
         self.activity = 0
         self.ack_below = 0
         self.ephemerals: SortedSet = SortedSet()
@@ -255,10 +291,23 @@ class _Txn:
 class Tree:
     """The znode tree, sessions table and zxid counter of one replica."""
 
-    __slots__ = ("_last_time_ms", "_max_data_bytes", "_nodes", "_reapable", "_sessions", "_zxid")
+    __slots__ = (
+        "_acls",
+        "_data_bytes",
+        "_last_time_ms",
+        "_max_data_bytes",
+        "_nodes",
+        "_reapable",
+        "_sessions",
+        "_zxid",
+    )
 
     def __init__(self, max_data_bytes: int = DEFAULT_MAX_DATA_BYTES) -> None:
         self._nodes: dict[str, _Node] = {"/": _Node(b"", 0, 0, 0)}
+        # Interning table of non-default ACLs (derived; never in a snapshot).
+        self._acls: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        # Derived (never in a snapshot): sum of len(path) + len(data) over all nodes.
+        self._data_bytes = 1
         self._reapable: SortedSet = SortedSet()  # paths of container and TTL nodes
         self._sessions: dict[int, _Session] = {}
         self._zxid = 0
@@ -299,6 +348,29 @@ class Tree:
             return None
         return list(node.children) if node.children else []
 
+    def get_acl(self, path: str) -> tuple[tuple[tuple[int, str, str], ...], ZnodeStat] | None:
+        """``(canonical ACL, stat)`` of the node at the valid ``path``, or None."""
+        node = self._nodes.get(path)
+        return None if node is None else (node.acl, node.stat())
+
+    def session_auth(self, session_id: int) -> tuple[tuple[str, str], ...]:
+        """The sorted ``(scheme, id)`` pairs session ``session_id`` has
+        authenticated (``()`` for the system session 0 or an unknown one)."""
+        session = self._sessions.get(session_id)
+        return session.auth if session is not None else ()
+
+    def permitted(self, path: str, perm: int, session_id: int) -> bool | None:
+        """Whether session ``session_id`` holds any bit of ``perm`` on the
+        node at ``path`` (None if there is no such node). The system
+        session 0 holds every permission, as in apply."""
+        node = self._nodes.get(path)
+        if node is None:
+            return None
+        acl = node.acl
+        if acl is OPEN_ACL or not session_id:
+            return True
+        return allowed(acl, self.session_auth(session_id), perm)
+
     def session_ids(self) -> list[int]:
         """Ids of the open sessions, ascending."""
         return sorted(self._sessions)
@@ -324,9 +396,28 @@ class Tree:
         result: Result | None = None if session is None else session.results.get(request_id)
         return result
 
+    def session_request_horizon(self, session_id: int) -> int | None:
+        """One above the highest request id the open session ``session_id``
+        has had decided (applied, cancelled or acknowledged), or None: a
+        member resuming the session elsewhere starts above it."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            return None
+        highest = session.results.peekitem(-1)[0] + 1 if session.results else 0
+        return max(session.next_request(), highest)
+
     def node_count(self) -> int:
         """Number of znodes, the root included."""
         return len(self._nodes)
+
+    def approximate_data_size(self) -> int:
+        """ZooKeeper's approximate_data_size: the sum over all nodes of the
+        path's length (characters) and the value's length (bytes); O(1)."""
+        return self._data_bytes
+
+    def ephemeral_count(self) -> int:
+        """Number of ephemeral nodes (O(open sessions))."""
+        return sum(len(session.ephemerals) for session in self._sessions.values())
 
     def descendant_count(self, path: str) -> int | None:
         """Number of nodes below ``path`` (ZooKeeper's getAllChildrenNumber),
@@ -425,7 +516,9 @@ class Tree:
     # ---------------------------------------------------------- data ops
 
     def _create(self, txn: _Txn, op: Op) -> Result:
-        """Create a node; checks in PrepRequestProcessor's order."""
+        """Create a node; checks in PrepRequestProcessor's order (the ACL
+        is fixed up before the parent is looked up, CREATE on the parent is
+        checked before the name)."""
         path, data, flags = op[1], op[2], op[3]
         ttl = CONTAINER if flags & FLAG_CONTAINER else (op[4] if flags & FLAG_TTL else 0)
         owner = 0
@@ -433,17 +526,25 @@ class Tree:
             if txn.session_id not in self._sessions:  # also the system, 0
                 return (SESSION_EXPIRED, None)
             owner = txn.session_id
+        acl = OPEN_ACL
+        if len(op) > 4 and (len(op) > 5 or not flags & FLAG_TTL):  # an ACL rides along (see create_acl)
+            fixed = self._fixed_acl(txn, op[-1])
+            if fixed is None:
+                return (INVALID_ACL, None)
+            acl = fixed
         parent_path = _parent_path(path)
         parent = self._nodes.get(parent_path)
         if parent is None:
             return (NO_NODE, None)
+        if parent.acl is not OPEN_ACL and self._denied(txn, parent, _CREATE_PERM):  # hot path: one identity test
+            return (NO_AUTH, None)
         if flags & FLAG_SEQUENCE:
             path = f"{path}{parent.ccount:010d}"  # Java's "%010d": "-000000001" below zero
         if path in self._nodes:
             return (NODE_EXISTS, None)
         if parent.owner:
             return (NO_CHILDREN_FOR_EPHEMERALS, None)
-        node = _Node(data, txn.zxid, txn.now, owner, ttl)
+        node = _Node(data, txn.zxid, txn.now, owner, ttl, acl)
         self._link(txn, path, parent_path, parent, node)
         return (OK, (path, node.stat()))
 
@@ -452,6 +553,11 @@ class Tree:
         _, path, version = op
         if path == "/":
             return (BAD_ARGUMENTS, None)  # ZooKeeper refuses to delete the root
+        parent = self._nodes.get(_parent_path(path))
+        if parent is None:
+            return (NO_NODE, None)
+        if self._denied(txn, parent, _DELETE_PERM):  # before the node itself, as ZooKeeper
+            return (NO_AUTH, None)
         node = self._nodes.get(path)
         if node is None:
             return (NO_NODE, None)
@@ -468,13 +574,18 @@ class Tree:
         node = self._nodes.get(path)
         if node is None:
             return (NO_NODE, None)
+        if self._denied(txn, node, _WRITE_PERM):
+            return (NO_AUTH, None)
         if version != -1 and version != node.version:
             return (BAD_VERSION, None)
         before = (node.data, node.version, node.mzxid, node.mtime)
+        growth = len(data) - len(node.data)
 
         def undo() -> None:
             node.data, node.version, node.mzxid, node.mtime = before
+            self._data_bytes -= growth
 
+        self._data_bytes += growth
         node.data = data
         node.version = _next_version(node.version)
         node.mzxid = txn.zxid
@@ -484,14 +595,71 @@ class Tree:
         return (OK, node.stat())
 
     def _check(self, txn: _Txn, op: Op) -> Result:
-        """Succeed iff the node exists with the expected version."""
+        """Succeed iff the node exists with the expected version (and the
+        session may READ it, as ZooKeeper checks)."""
         _, path, version = op
         node = self._nodes.get(path)
         if node is None:
             return (NO_NODE, None)
+        if self._denied(txn, node, _READ_PERM):
+            return (NO_AUTH, None)
         if version != -1 and version != node.version:
             return (BAD_VERSION, None)
         return (OK, None)
+
+    def _set_acl(self, txn: _Txn, op: Op) -> Result:
+        """Replace a node's ACL (ZooKeeper's setACL: the ACL is fixed up
+        first, then NO_NODE, ADMIN, and the ``aversion`` check). Only the
+        aversion changes in the stat, and no watch fires."""
+        _, path, given, version = op
+        acl = self._fixed_acl(txn, given)
+        if acl is None:
+            return (INVALID_ACL, None)
+        node = self._nodes.get(path)
+        if node is None:
+            return (NO_NODE, None)
+        if self._denied(txn, node, _ADMIN_PERM):
+            return (NO_AUTH, None)
+        if version != -1 and version != node.aversion:
+            return (BAD_VERSION, None)
+        before = (node.acl, node.aversion)
+
+        def undo() -> None:
+            node.acl, node.aversion = before
+
+        node.acl = acl
+        node.aversion = _next_version(node.aversion)
+        txn.undo.append(undo)
+        return (OK, node.stat())
+
+    # ------------------------------------------------------------ ACL helpers
+
+    def _denied(self, txn: _Txn, node: _Node, perm: int) -> bool:
+        """Whether the entry's session lacks ``perm`` on ``node`` (the
+        system session 0 never does). The default ACL costs one identity test."""
+        acl = node.acl
+        if acl is OPEN_ACL or not txn.session_id:
+            return False
+        return not allowed(acl, self.session_auth(txn.session_id), perm)
+
+    def _fixed_acl(self, txn: _Txn, given: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """The ACL a create/setACL stores (validated, ``auth`` expanded to
+        the session's ids, shared), or None if it is invalid."""
+        if acl_problem(given) is not None:
+            return None
+        fixed = fixup_acl(given, self.session_auth(txn.session_id))
+        return None if fixed is None else self._intern_acl(fixed)
+
+    def _intern_acl(self, acl: tuple[Any, ...]) -> tuple[Any, ...]:
+        """One shared tuple per distinct ACL value."""
+        if acl == OPEN_ACL:
+            return OPEN_ACL
+        shared = self._acls.get(acl)
+        if shared is None:
+            if len(self._acls) >= _ACL_INTERN_LIMIT:
+                self._acls.clear()  # bounded memory; equal values stay equal
+            shared = self._acls[acl] = acl
+        return shared
 
     def _multi(self, txn: _Txn, op: Op) -> Result:
         """All or nothing: on the first failure, undo the earlier sub-ops
@@ -520,6 +688,7 @@ class Tree:
 
         def undo() -> None:
             del self._nodes[path]
+            self._data_bytes -= len(path) + len(node.data)
             self._drop_child(parent, name)
             parent.ccount, parent.pzxid = before
             if node.owner:
@@ -528,6 +697,7 @@ class Tree:
                 self._reapable.discard(path)
 
         self._nodes[path] = node
+        self._data_bytes += len(path) + len(node.data)
         if parent.children is None:
             parent.children = SortedList()
         parent.children.add(name)
@@ -550,6 +720,7 @@ class Tree:
 
         def undo() -> None:
             self._nodes[path] = node
+            self._data_bytes += len(path) + len(node.data)
             if parent.children is None:
                 parent.children = SortedList()
             parent.children.add(name)
@@ -560,6 +731,7 @@ class Tree:
                 self._reapable.add(path)
 
         del self._nodes[path]
+        self._data_bytes -= len(path) + len(node.data)
         self._drop_child(parent, name)
         parent.pzxid = txn.zxid
         if node.owner:
@@ -611,6 +783,13 @@ class Tree:
         txn.undo.clear()  # never inside a multi
         return (OK, True)
 
+    def _add_auth(self, txn: _Txn, op: Op) -> Result:
+        """The entry's session gains a resolved id (idempotent). Consumes
+        no zxid: ZooKeeper's auth packets are not transactions."""
+        session = self._sessions[txn.session_id]
+        session.auth = with_id(session.auth, op[1], op[2])
+        return (OK, None)
+
     def _cancel(self, txn: _Txn, op: Op) -> Result:
         session = self._sessions[txn.session_id]
         request_id = op[1]
@@ -659,6 +838,8 @@ class Tree:
             self._check_node(path, node)
             linked += len(node.children) if node.children else 0
         _require(linked == len(self._nodes) - 1, f"{len(self._nodes) - 1} nodes but {linked} child links")
+        size = sum(len(path) + len(node.data) for path, node in self._nodes.items())
+        _require(self._data_bytes == size, f"approximate data size {self._data_bytes}, actually {size}")
         for session_id in sorted(self._sessions):
             self._check_session(session_id, self._sessions[session_id])
 
@@ -683,10 +864,16 @@ class Tree:
             owned = session.ephemerals if session is not None else ()
             _require(path in owned, f"{path}: owner session {node.owner} is not open or does not list it")
         _require((path in self._reapable) == bool(node.ttl), f"{path}: reapable set out of step")
+        _require(acl_problem(node.acl) is None, f"{path}: invalid ACL {node.acl!r}")
+        _require(not any(entry[1] == "auth" for entry in node.acl), f"{path}: unexpanded auth ACL entry")
+        _require(_i32(node.aversion) == node.aversion, f"{path}: aversion out of int32")
         _require(not (node.ttl and node.owner), f"{path}: ephemeral container/TTL node")
 
     def _check_session(self, session_id: int, session: _Session) -> None:
         _require(session_id > 0, "session id 0 in the sessions table")
+        _require(list(session.auth) == sorted(set(session.auth)), f"session {session_id}: auth ids not sorted/unique")
+        for scheme, ident in session.auth:
+            _require(auth_id_problem(scheme, ident) is None, f"session {session_id}: bad auth id {scheme}:{ident}")
         for path in session.ephemerals:
             node = self._nodes.get(path)
             _require(node is not None and node.owner == session_id, f"session {session_id}: stray ephemeral {path}")
@@ -714,6 +901,8 @@ _HANDLERS: dict[str, Callable[[Tree, _Txn, Op], Result]] = {
     EXPIRE_SESSION: Tree._expire_session,
     CANCEL: Tree._cancel,
     REAP: Tree._reap,
+    SET_ACL: Tree._set_acl,
+    ADD_AUTH: Tree._add_auth,
 }
 
 
@@ -729,12 +918,23 @@ _HANDLERS: dict[str, Callable[[Tree, _Txn, Op], Result]] = {
 #            ZooKeeper encoding of a container/TTL node, see extended_owner)
 # Sessions ascend by id and nodes by path (so a parent precedes its
 # children); ephemeral sets and child lists are rebuilt, not stored.
+#
+# Format 2 (ACLs) adds, and format 1 snapshots still restore (every node
+# then has the open ACL and aversion 0, no session has auth ids):
+#   session  ... results, then u32 auth id count, per id: str scheme, str id
+#   ACLs     after the sessions: u32 ACL count, per ACL: u32 entry count,
+#            per entry: u32 perms, str scheme, str id (str: u32 length +
+#            UTF-8); ACL 0 is always the open ACL, the others in order of
+#            first use by the nodes in path order (so equal trees, equal bytes)
+#   node     ... u32 data length, i aversion, u32 ACL index, path, data
 
 SNAPSHOT_MAGIC = b"COORDTRE"
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 _HEADER = struct.Struct("<8sHqqII")
 _SESSION = struct.Struct("<qqqqI")
-_NODE = struct.Struct("<IqqqqiiqqI")
+_NODE_V1 = struct.Struct("<IqqqqiiqqI")
+_NODE = struct.Struct("<IqqqqiiqqIiI")
 _Q = struct.Struct("<q")
 _U32 = struct.Struct("<I")
 _STAT = struct.Struct("<11q")
@@ -752,10 +952,24 @@ def _encode_tree(tree: Tree) -> bytes:
         for request_id, result in session.results.items():
             out.append(_Q.pack(request_id))
             _encode_value(result, out)
-    pack, append = _NODE.pack, out.append
+        out.append(_U32.pack(len(session.auth)))
+        for scheme, ident in session.auth:
+            _encode_str(scheme, out)
+            _encode_str(ident, out)
+    acl_table: list[tuple[Any, ...]] = [OPEN_ACL]
+    acl_index: dict[tuple[Any, ...], int] = {OPEN_ACL: 0}
+    node_out: list[bytes] = []
+    pack, append = _NODE.pack, node_out.append
     for path in sorted(nodes):
         node = nodes[path]
         raw = path.encode("utf-8")
+        acl = node.acl
+        if acl is OPEN_ACL:
+            index = 0
+        else:  # by value: equal trees give equal bytes whatever is shared
+            index = acl_index.setdefault(acl, len(acl_table))
+            if index == len(acl_table):
+                acl_table.append(acl)
         append(
             pack(
                 len(raw),
@@ -768,11 +982,27 @@ def _encode_tree(tree: Tree) -> bytes:
                 node.pzxid,
                 extended_owner(node.ttl) if node.ttl else node.owner,
                 len(node.data),
+                node.aversion,
+                index,
             )
         )
         append(raw)
         append(node.data)
+    out.append(_U32.pack(len(acl_table)))
+    for acl in acl_table:
+        out.append(_U32.pack(len(acl)))
+        for perms, scheme, ident in acl:
+            out.append(_U32.pack(perms))
+            _encode_str(scheme, out)
+            _encode_str(ident, out)
+    out.extend(node_out)
     return b"".join(out)
+
+
+def _encode_str(text: str, out: list[bytes]) -> None:
+    raw = text.encode("utf-8")
+    out.append(_U32.pack(len(raw)))
+    out.append(raw)
 
 
 def _encode_value(value: object, out: list[bytes]) -> None:
@@ -814,6 +1044,10 @@ class _Reader:
         self.pos += layout.size
         return values
 
+    def text(self) -> str:
+        """A u32-length-prefixed UTF-8 string."""
+        return self.take(self.unpack(_U32)[0]).decode("utf-8")
+
     def take(self, size: int) -> bytes:
         end = self.pos + size
         if end > len(self.buf):
@@ -846,15 +1080,16 @@ def _decode_tree(tree: Tree, buf: bytes) -> None:
     magic, version, tree._zxid, tree._last_time_ms, session_count, node_count = reader.unpack(_HEADER)
     if magic != SNAPSHOT_MAGIC:
         raise ValueError("not a coord tree snapshot (bad magic)")
-    if version != SNAPSHOT_VERSION:
-        raise ValueError(f"snapshot format {version} is not supported (this version reads {SNAPSHOT_VERSION})")
-    _decode_sessions(tree, reader, session_count)
-    _decode_nodes(tree, reader, node_count)
+    if version not in _READABLE_VERSIONS:
+        raise ValueError(f"snapshot format {version} is not supported (this version reads {_READABLE_VERSIONS})")
+    _decode_sessions(tree, reader, session_count, with_auth=version >= 2)
+    acls = _decode_acls(tree, reader) if version >= 2 else None
+    _decode_nodes(tree, reader, node_count, acls)
     if reader.pos != len(buf):
         raise ValueError(f"{len(buf) - reader.pos} trailing bytes")
 
 
-def _decode_sessions(tree: Tree, reader: _Reader, count: int) -> None:
+def _decode_sessions(tree: Tree, reader: _Reader, count: int, *, with_auth: bool = True) -> None:
     previous = 0
     for _ in range(count):
         session_id, timeout_ms, activity, ack_below, result_count = reader.unpack(_SESSION)
@@ -868,29 +1103,66 @@ def _decode_sessions(tree: Tree, reader: _Reader, count: int) -> None:
             if request_id < ack_below or request_id in session.results:
                 raise ValueError(f"session {session_id}: bad stored request id {request_id}")
             session.results[request_id] = reader.value()
+        if with_auth:
+            auth = tuple((reader.text(), reader.text()) for _ in range(reader.unpack(_U32)[0]))
+            for scheme, ident in auth:
+                problem = auth_id_problem(scheme, ident)
+                if problem is not None:
+                    raise ValueError(f"session {session_id}: {problem}")
+            if list(auth) != sorted(set(auth)):
+                raise ValueError(f"session {session_id}: auth ids not sorted")
+            session.auth = auth
 
 
-def _decode_nodes(tree: Tree, reader: _Reader, count: int) -> None:
+def _decode_acls(tree: Tree, reader: _Reader) -> list[tuple[Any, ...]]:
+    """The snapshot's ACL table, each entry validated and shared."""
+    acls: list[tuple[Any, ...]] = []
+    for _ in range(reader.unpack(_U32)[0]):
+        acl = tuple((reader.unpack(_U32)[0], reader.text(), reader.text()) for _ in range(reader.unpack(_U32)[0]))
+        problem = acl_problem(acl)
+        if problem is not None or any(entry[1] == "auth" for entry in acl):
+            raise ValueError(f"bad ACL in the ACL table: {problem or 'unexpanded auth entry'}")
+        acls.append(tree._intern_acl(acl))
+    if not acls or acls[0] is not OPEN_ACL:
+        raise ValueError("the ACL table does not start with the open ACL")
+    return acls
+
+
+def _decode_nodes(tree: Tree, reader: _Reader, count: int, acls: list[tuple[Any, ...]] | None = None) -> None:
     nodes: dict[str, _Node] = {}
     children: dict[str, list[str]] = {}
     ephemerals: dict[int, list[str]] = {}
     reapable: list[str] = []
     previous = ""
-    buf, pos, unpack_from, fixed = reader.buf, reader.pos, _NODE.unpack_from, _NODE.size
+    data_bytes = 0
+    layout = _NODE_V1 if acls is None else _NODE
+    buf, pos, unpack_from, fixed = reader.buf, reader.pos, layout.unpack_from, layout.size
+    acl_count = len(acls) if acls is not None else 0
+    acl, aversion = OPEN_ACL, 0
     for _ in range(count):  # hot loop: locals only
-        (path_len, czxid, mzxid, ctime, mtime, version, ccount, pzxid, owner, data_len) = unpack_from(buf, pos)
+        if acls is None:  # format 1
+            (path_len, czxid, mzxid, ctime, mtime, version, ccount, pzxid, owner, data_len) = unpack_from(buf, pos)
+        else:
+            (path_len, czxid, mzxid, ctime, mtime, version, ccount, pzxid, owner, data_len, aversion, acl_index) = (
+                unpack_from(buf, pos)
+            )
+            if acl_index >= acl_count:
+                raise ValueError(f"ACL index {acl_index} is not in the ACL table")
+            acl = acls[acl_index]
         start = pos + fixed
         middle = start + path_len
         pos = middle + data_len
         if pos > len(buf):
             raise ValueError("truncated")
         path = buf[start:middle].decode("utf-8")
+        data_bytes += len(path) + data_len
         ttl = 0
         if owner < 0:
             ttl, owner = _ttl_of_owner(owner), 0
             reapable.append(path)
-        node = _Node(buf[middle:pos], czxid, ctime, owner, ttl)
+        node = _Node(buf[middle:pos], czxid, ctime, owner, ttl, acl)
         node.mzxid, node.mtime, node.version, node.ccount, node.pzxid = mzxid, mtime, version, ccount, pzxid
+        node.aversion = aversion
         _link_restored(path, previous, node, nodes, children)
         if owner:
             if owner not in tree._sessions:
@@ -906,6 +1178,7 @@ def _decode_nodes(tree: Tree, reader: _Reader, count: int) -> None:
     for session_id, paths in ephemerals.items():
         tree._sessions[session_id].ephemerals = SortedSet(paths)
     tree._nodes = nodes
+    tree._data_bytes = data_bytes
     tree._reapable = SortedSet(reapable)
 
 

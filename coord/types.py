@@ -26,38 +26,47 @@ class ZnodeStat(NamedTuple):
 
     @property
     def acl_version(self) -> int:
+        """kazoo's alias of ``aversion``: changes of the node's ACL."""
         return self.aversion
 
     @property
     def children_version(self) -> int:
+        """kazoo's alias of ``cversion``: changes of the child list."""
         return self.cversion
 
     @property
     def created(self) -> float:
+        """kazoo's alias: ``ctime`` in seconds since the epoch (the proposer's clock)."""
         return self.ctime / 1000.0
 
     @property
     def last_modified(self) -> float:
+        """kazoo's alias: ``mtime`` in seconds since the epoch (the proposer's clock)."""
         return self.mtime / 1000.0
 
     @property
     def owner_session_id(self) -> int | None:
+        """kazoo's alias of ``ephemeralOwner``: the owning session, None for a non-ephemeral node."""
         return self.ephemeralOwner or None
 
     @property
     def data_length(self) -> int:
+        """kazoo's alias of ``dataLength``: the value's size in bytes."""
         return self.dataLength
 
     @property
     def children_count(self) -> int:
+        """kazoo's alias of ``numChildren``."""
         return self.numChildren
 
     @property
     def creation_transaction_id(self) -> int:
+        """kazoo's alias of ``czxid``: the zxid of the create."""
         return self.czxid
 
     @property
     def last_modified_transaction_id(self) -> int:
+        """kazoo's alias of ``mzxid``: the zxid of the last create or set."""
         return self.mzxid
 
 

@@ -144,6 +144,10 @@ class Dispatcher:
         for fn, event in calls:
             self._queue.put((fn, (event,)))
 
+    def depth(self) -> int:
+        """Callbacks queued and not yet started (approximate, like ``qsize``)."""
+        return self._queue.qsize()
+
     def in_dispatcher_thread(self) -> bool:
         return threading.current_thread() is self._thread
 

@@ -23,14 +23,10 @@ It finishes by itself in about 15 seconds and stops every process it starts.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import json
-import os
 import queue
 import secrets
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -38,6 +34,9 @@ from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script from a source checkout
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.append(str(Path(__file__).resolve().parent))  # _demo_support, next to this file (if imported as a module)
+
+from _demo_support import Child, Relay, entry_point, starts_with, stop_all  # the child processes and their output
 
 SESSION_TIMEOUT = 3.0
 SERVICES = "/services/web"
@@ -127,103 +126,21 @@ def run_service(index: int, addresses: list[str]) -> int:
 # ---------------------------------------------------------------------- the parent
 
 
-class Service:
-    """One service process, its output relayed to our stdout."""
-
-    def __init__(self, index: int, addresses: list[str], secret: str, log: queue.Queue[tuple[float, str]]) -> None:
-        env = dict(os.environ, COORD_SECRET=secret, PYTHONUNBUFFERED="1")
-        self.name = NAMES[index]
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(Path(__file__).resolve()),
-                "--service",
-                str(index),
-                "--addresses",
-                ",".join(addresses),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            env=env,
-            start_new_session=True,  # a Ctrl-C reaches only us; we stop the children
-        )
-        self._log = log
-        self._relay_thread = threading.Thread(target=self._relay, daemon=True)
-        self._relay_thread.start()
-
-    def _relay(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._log.put((time.monotonic(), line.rstrip("\n")))
-
-    def send(self, line: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(line + "\n")
-        self.proc.stdin.flush()
-
-    def signal(self, sig: int) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-
-    def ask_to_stop(self) -> None:
-        """Close its stdin: it unregisters, stops its member and exits."""
-        self.signal(signal.SIGCONT)
-        if self.proc.stdin is not None and not self.proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-
-    def close(self, timeout: float) -> None:
-        """Ask it to stop and wait; SIGKILL if it does not in time."""
-        self.ask_to_stop()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        self._relay_thread.join(2)  # its last lines
-
-
 def main() -> int:
     from coord.local_cluster import free_ports
 
-    t0 = time.monotonic()
-    lines: queue.Queue[tuple[float, str]] = queue.Queue()
-    seen: list[str] = []
-
-    def log(msg: str) -> None:
-        print(f"[{time.monotonic() - t0:6.2f}s] {msg}", flush=True)
-
-    def wait_for(predicate, timeout: float, what: str, since: int = 0) -> str:  # type: ignore[no-untyped-def]
-        """Relay service output until a line (from the ``since``-th on)
-        matches; fail at the deadline."""
-        deadline = time.monotonic() + timeout
-        for line in seen[since:]:
-            if predicate(line):
-                return line
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
-            try:
-                at, line = lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            print(f"[{at - t0:6.2f}s]   {line}", flush=True)
-            seen.append(line)
-            if predicate(line):
-                return line
+    relay = Relay()  # the services' lines, printed as we wait for them
+    log, wait_for = relay.log, relay.wait_for
 
     # Every member of one cluster shares a secret; a random one is enough here.
     secret = secrets.token_urlsafe(32)
     addresses = [f"127.0.0.1:{port}" for port in free_ports(3)]
-    services: list[Service] = []
+    services: list[Child] = []
     try:
         log(f"starting 3 service processes, each embedding a coord member ({', '.join(addresses)})")
-        services = [Service(i, addresses, secret, lines) for i in range(3)]
+        services = [Child(name, __file__, i, addresses, secret, relay) for i, name in enumerate(NAMES)]
         for name in NAMES:
-            wait_for(lambda line, n=name: line.startswith(f"{n}: registered"), 40, f"{name} to register")
+            wait_for(starts_with(f"{name}: registered"), 40, f"{name} to register")
         wait_for(lambda line: "VIEW 3 services" in line, 15, "the discovery view to show all three")
 
         busy = json.dumps({"host": "127.0.0.1", "port": 8000 + FROZEN, "status": "serving"})
@@ -231,7 +148,7 @@ def main() -> int:
         wait_for(lambda line: line.startswith(f"{NAMES[FROZEN]}: set_data"), 10, "the data update")
 
         frozen = services[FROZEN]
-        mark = len(seen)  # from here on, only newer lines count
+        mark = relay.mark()  # from here on, only newer lines count
         frozen.signal(signal.SIGSTOP)
         stopped_at = time.monotonic()
         log(f"SIGSTOP {frozen.name} (pid {frozen.proc.pid}) for longer than the session timeout ({SESSION_TIMEOUT:g}s)")
@@ -260,22 +177,11 @@ def main() -> int:
         log(f"FAILED: {exc}")
         return 1
     finally:
-        for service in services:  # all at once, so each can still reach a quorum
-            service.ask_to_stop()
-        for service in services:
-            service.close(timeout=15)
-        while not lines.empty():  # whatever the services said while stopping
-            at, line = lines.get()
-            print(f"[{at - t0:6.2f}s]   {line}", flush=True)
+        stop_all(services, timeout=15)  # each unregisters, stops its member and exits
+        relay.drain()  # whatever the services said while stopping
         log("all service processes stopped")
     return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--service", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--addresses", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.service is not None:
-        sys.exit(run_service(args.service, args.addresses.split(",")))
-    sys.exit(main())
+    sys.exit(entry_point(__doc__, main, child=run_service))

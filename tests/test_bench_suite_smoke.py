@@ -87,8 +87,8 @@ def test_reads_watches_and_scale_where_they_map(quick_run: tuple[dict[str, Any],
             assert _positive(r["reads"][op]["reads_per_sec"]), detail
         _latency_ok(r["watch"]["from_issue"], f"{s} watch{detail}")
         assert r["watch"]["missed"] < r["watch"]["writes"], detail
-        size = r["scale"]["sizes"]["2000"]
-        assert size["znodes"] == 2000 and _positive(size["rss"]), f"{s} scale{detail}"
+        size = r["scale"]["sizes"]["1000"]
+        assert size["znodes"] == 1000 and _positive(size["rss"]), f"{s} scale{detail}"
         assert _positive(r["scale"]["restart_seconds"]), detail
     coord = results["coord"]["scale"]
     assert _positive(coord["snapshot"]["seconds"]) and _positive(coord["catch_up"]["seconds"]), detail

@@ -84,7 +84,7 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     p.add_argument("--workloads", default=",".join(WORKLOADS), help=f"workloads (default all: {','.join(WORKLOADS)})")
     p.add_argument("--out", default=None, help="directory for results.json and the PNG plots")
     p.add_argument("--scale", default=None,
-                   help="znode counts for the scale workload, e.g. 100k,1m (default 100k; 2k with --quick); "
+                   help="znode counts for the scale workload, e.g. 100k,1m (default 100k; 1k with --quick); "
                         "1m takes several minutes per system")
     p.add_argument("--repeats", type=int, default=None, help="repeats of the latency/read figures (default 3)")
     p.add_argument("--no-secret", action="store_true", help="run coord and the floor without the secret")

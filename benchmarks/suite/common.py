@@ -41,8 +41,8 @@ class Config:
     @classmethod
     def quick_config(cls) -> Config:
         return cls(quick=True, repeats=1, n=50, warmup=10, curve_points=(1, 8, 64), curve_n=300,
-                   curve_seconds=5.0, overload_seconds=2.0, read_n=500, watch_n=20, failover_trials=1,
-                   scale=(2000,))
+                   curve_seconds=3.0, overload_seconds=1.0, read_n=500, watch_n=20, failover_trials=1,
+                   scale=(1000,))
 
 
 class Progress:

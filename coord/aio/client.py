@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .. import ops, paths
+from ..acl import ACL
 from ..client import Coordinator, _check_flags
 from ..errors import NodeExistsError, NoNodeError, UnknownOutcomeError
 from ..member import MemberStatus, check_timeout
@@ -54,20 +55,25 @@ class AsyncTransaction:
 
     @property
     def committed(self) -> bool:
+        """Whether ``commit()`` was called (a transaction commits once)."""
         return self._transaction.committed
 
     def create(
         self, path: str, value: bytes = b"", acl: object = None, ephemeral: bool = False, sequence: bool = False
     ) -> None:
+        """Add a create; validated now (see ``coord.Transaction.create``)."""
         self._transaction.create(path, value, acl, ephemeral, sequence)
 
     def delete(self, path: str, version: int = -1) -> None:
+        """Add a delete; validated now (see ``coord.Transaction.delete``)."""
         self._transaction.delete(path, version)
 
     def set_data(self, path: str, value: bytes, version: int = -1) -> None:
+        """Add a set; validated now (see ``coord.Transaction.set_data``)."""
         self._transaction.set_data(path, value, version)
 
     def check(self, path: str, version: int) -> None:
+        """Add a version check; validated now (see ``coord.Transaction.check``)."""
         self._transaction.check(path, version)
 
     async def commit(self, timeout: float | None = None) -> list[Any]:
@@ -128,26 +134,32 @@ class AsyncCoordinator:
 
     @property
     def address(self) -> str:
+        """This member's Raft address (``"host:port"``)."""
         return self._sync.address
 
     @property
     def peers(self) -> tuple[str, ...]:
+        """The other members' addresses, as configured."""
         return tuple(self._sync.peers)
 
     @property
     def data_dir(self) -> str | None:
+        """The Raft journal and snapshot directory (None: nothing on disk)."""
         return self._sync.data_dir
 
     @property
     def session_timeout(self) -> float:
+        """Seconds after which the leader expires a silent member's session."""
         return self._sync.session_timeout
 
     @property
     def request_timeout(self) -> float:
+        """Default deadline of every write, in seconds."""
         return self._sync.request_timeout
 
     @property
     def max_data_bytes(self) -> int:
+        """The largest znode value accepted, in bytes."""
         return self._sync.max_data_bytes
 
     async def start(self, timeout: float = 15.0) -> None:
@@ -188,6 +200,7 @@ class AsyncCoordinator:
 
     @property
     def connected(self) -> bool:
+        """True while this member's session is CONNECTED (kazoo's ``connected``)."""
         return self._sync.connected
 
     def add_listener(self, listener: Callable[[str], Any]) -> None:
@@ -200,11 +213,16 @@ class AsyncCoordinator:
         self._sync.add_listener(_bridge.adapt_callback(listener))
 
     def remove_listener(self, listener: Callable[[str], Any]) -> None:
+        """Stop calling ``listener`` (the one given to ``add_listener``)."""
         self._sync.remove_listener(_bridge.adapt_callback(listener))
 
     async def status(self) -> MemberStatus:
         """This member's role, leader, term, applied zxid and session."""
         return self._sync.status()
+
+    async def metrics(self) -> dict[str, int | float | str]:
+        """ZooKeeper ``mntr``-style metrics of this member (``Coordinator.metrics``)."""
+        return self._sync.metrics()
 
     # ------------------------------------------------------------------ reads (local replica, on the loop)
 
@@ -275,6 +293,7 @@ class AsyncCoordinator:
         """Create a node; returns its path (``(path, ZnodeStat)`` with
         ``include_data``). ``makepath`` creates missing ancestors."""
         _check_flags(makepath=makepath)
+        acl = acl or self._sync.default_acl  # kazoo's rule, as the sync create
 
         def attempt() -> concurrent.futures.Future[Any]:
             return self._sync.create_async(
@@ -286,13 +305,14 @@ class AsyncCoordinator:
         except NoNodeError:
             if not makepath:
                 raise
-        await self.ensure_path(paths.parent_of(path))
+        await self.ensure_path(paths.parent_of(path), acl)
         return await self._write(attempt, timeout)
 
     async def ensure_path(self, path: str, acl: object = None) -> str | bool:
-        """Create ``path`` and any missing ancestors; like kazoo, returns the
-        path if this call created it, else True."""
+        """Create ``path`` and any missing ancestors (with ``acl``); like
+        kazoo, returns the path if this call created it, else True."""
         path = paths.validate_path(path)
+        acl = acl or self._sync.default_acl
         current = ""
         result: str | bool = True
         for name in path.strip("/").split("/") if path != "/" else []:
@@ -301,7 +321,7 @@ class AsyncCoordinator:
             if self._sync.exists(current) is not None:
                 continue
             with contextlib.suppress(NodeExistsError):  # created concurrently: fine
-                result = await self.create(current)
+                result = await self.create(current, acl=acl)
         return result
 
     async def set(self, path: str, value: bytes, version: int = -1, timeout: float | None = None) -> ZnodeStat:
@@ -330,6 +350,22 @@ class AsyncCoordinator:
         """Wait until a no-op proposed now is applied here: reads then see
         every write committed before this call."""
         return await self._write(lambda: self._sync.sync_async(path, timeout), timeout)  # type: ignore[no-any-return]
+
+    # ------------------------------------------------------------------ ACLs and authentication
+
+    async def get_acls(self, path: str) -> tuple[list[ACL], ZnodeStat]:
+        """The node's ACL and Stat (see ``Coordinator.get_acls``)."""
+        return self._sync.get_acls(path)
+
+    async def set_acls(
+        self, path: str, acls: Sequence[Any], version: int = -1, timeout: float | None = None
+    ) -> ZnodeStat:
+        """Replace the node's ACL if its aversion matches; the new Stat."""
+        return await self._write(lambda: self._sync.set_acls_async(path, acls, version, timeout), timeout)  # type: ignore[no-any-return]
+
+    async def add_auth(self, scheme: str, credential: str, timeout: float | None = None) -> bool:
+        """Authenticate this member's session (see ``Coordinator.add_auth``)."""
+        return await self._write(lambda: self._sync.add_auth_async(scheme, credential, timeout), timeout)  # type: ignore[no-any-return]
 
     def transaction(self) -> AsyncTransaction:
         """An all-or-nothing transaction builder; ``await txn.commit()``."""

@@ -185,10 +185,12 @@ class AsyncLock(AsyncRecipe):
         self.recipe.cancel()
 
     async def contenders(self) -> list[str]:
+        """The contenders' identifiers, the current holder first (kazoo's ``contenders()``)."""
         return await self._call("contenders")  # type: ignore[no-any-return]
 
     @property
     def is_acquired(self) -> bool:
+        """Whether this lock is held (stays True while the session is only SUSPENDED)."""
         return bool(self.recipe.is_acquired)
 
     @property
@@ -253,6 +255,7 @@ class AsyncElection(AsyncRecipe):
         self.recipe.cancel()
 
     async def contenders(self) -> list[str]:
+        """The contenders' identifiers, the current holder first (kazoo's ``contenders()``)."""
         return await self._call("contenders")  # type: ignore[no-any-return]
 
 

@@ -52,6 +52,7 @@ class _WatchIterator:
 
     @property
     def path(self) -> str:
+        """The watched path."""
         return self._path
 
     def __aiter__(self) -> _WatchIterator:
@@ -216,6 +217,7 @@ class PersistentWatchIterator:
 
     @property
     def path(self) -> str:
+        """The watched path."""
         return self._path
 
     def _offer(self, event: WatchedEvent) -> None:

@@ -127,6 +127,7 @@ class NonBlockingLease:
         logger.info("lease %s kept changing; not obtained", self.path)
 
     def __bool__(self) -> bool:
+        """True when the lease was obtained or renewed by this call (kazoo's ``if lease:``)."""
         return self.obtained
 
     def __repr__(self) -> str:
@@ -157,6 +158,7 @@ class MultiNonBlockingLease:
                 break
 
     def __bool__(self) -> bool:
+        """True when the lease was obtained or renewed by this call (kazoo's ``if lease:``)."""
         return self.obtained
 
     def __repr__(self) -> str:

@@ -102,6 +102,7 @@ class PersistentEphemeralNode:
 
     @property
     def closed(self) -> bool:
+        """Whether ``close()`` was called: healing has stopped and the node was deleted (or goes with the session)."""
         return self._closed
 
     @property

@@ -120,9 +120,9 @@ def test_observer_never_counts_for_quorum() -> None:
         down[1].stop()
         wait_until(lambda: not leader.status().has_quorum, 10, what="the last voter to see it has no quorum")
         with pytest.raises((coord.NotReadyError, coord.OperationTimeoutError, coord.ConnectionLoss)):
-            observer.create("/no-quorum", b"x", timeout=2.0)
+            observer.create("/no-quorum", b"x", timeout=1.0)
         with pytest.raises((coord.NotReadyError, coord.OperationTimeoutError, coord.ConnectionLoss)):
-            leader.create("/no-quorum-leader", b"x", timeout=2.0)
+            leader.create("/no-quorum-leader", b"x", timeout=1.0)
         # the observer still serves (possibly stale) local reads
         assert observer.get("/one-down")[0] == b"1"
         assert observer.status().role == "observer"

@@ -1379,9 +1379,11 @@ def scenario_container(client: Any, base: str, waiter: Waiter) -> list:
     t.stat(c)
     t.call(client.delete, c + "/kid")
     t.note("one child left: not reaped yet", client.exists(c) is not None)
-    t.call(client.delete, c + "/e")
+    # Watches go on while c still has a child: once the last one goes, the
+    # reaping pass (every 100 ms on ZooKeeper) may delete c at any moment.
     t.call(client.exists, c, watch=waiter.watch("exists-c"))
     t.call(client.get_children, base, watch=waiter.watch("kids-base"))
+    t.call(client.delete, c + "/e")
     t.note("c once childless", wait_until_gone(client, c))
     t.note("reaping fires watches", waiter.wait_for(2))
     # c's reaping pass looked at `never` too (it existed already): still there
@@ -1409,8 +1411,10 @@ def scenario_container(client: Any, base: str, waiter: Waiter) -> list:
     d = base + "/d"
     t.call(ext.create, d, container=True)
     t.call(client.create, d + "/s-", sequence=True)
-    t.call(client.delete, d + "/s-0000000000")
+    # The second child comes before the first goes: a childless d that had a
+    # child could be reaped between the two calls.
     t.call(client.create, d + "/s-", sequence=True)
+    t.call(client.delete, d + "/s-0000000000")
     t.stat(d)
     t.call(client.delete, d, recursive=True)
     t.call(client.exists, d)
@@ -1429,13 +1433,13 @@ def scenario_container(client: Any, base: str, waiter: Waiter) -> list:
     return t.finish()
 
 
-TTL_SHORT = 200
+TTL_SHORT = 500
 """A TTL (ms) that expires while the scenario waits for it."""
 
-TTL_KEPT = 2000
+TTL_KEPT = 1200
 """A TTL (ms) far longer than the gap between the scenario's sets."""
 
-KEEP_ALIVE_FOR = 2.5
+KEEP_ALIVE_FOR = 1.5
 """How long (s) the scenario keeps a TTL_KEPT node modified: past its TTL."""
 
 
@@ -1491,6 +1495,110 @@ def scenario_ttl(client: Any, base: str, waiter: Waiter) -> list:
     t.call(ext.create, base + "/nope/x", ttl=1000)
     t.call(ext.create, base + "/s-0000000006", ttl=1000)
     t.call(client.get_children, base)
+    t.stat(base)
+    return t.finish()
+
+
+# --------------------------------------------------------------------------
+# ACLs and digest authentication
+
+
+def scenario_acl(client: Any, base: str, waiter: Waiter) -> list:
+    """ZooKeeper's ACL checks, order of checks and getACL answers.
+
+    A session's authentication cannot be undone and the ZooKeeper client is
+    shared by every run, so each run uses a user of its own (derived from
+    ``base``) and the transcript shows it as ``USER`` (its digest as
+    ``USER:HASH``). Nothing here depends on ids other runs added: ``auth``
+    ACLs (which expand to all of them) and ip ACLs (a kazoo session is
+    ``ip:127.0.0.1``, a member's session has no address) are left to
+    tests/unit/test_acl.py and tests/cluster/test_acl.py.
+    """
+    from kazoo.security import ACL, OPEN_ACL_UNSAFE, Id, Permissions, make_acl, make_digest_acl_credential
+
+    t = Transcript(client, base)
+    user = "u" + hashlib.sha1(base.encode()).hexdigest()[:12]  # noqa: S324 - a name, not security
+    credential = make_digest_acl_credential(user, "pw")
+
+    def hide(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(credential, "USER:HASH").replace(user, "USER")
+        if isinstance(value, (list, tuple)) and not _is_stat(value):
+            return type(value)(hide(v) for v in value)
+        return value
+
+    def acls(result: Any) -> Any:
+        entries, stat = result
+        return ([(a.perms, a.id.scheme, hide(a.id.id)) for a in entries], stat)
+
+    def digest(**perms: bool) -> Any:
+        return make_acl("digest", credential, **perms)
+
+    world_read = ACL(Permissions.READ, Id("world", "anyone"))
+    n = base + "/n"
+    t.call(client.create, n, b"v", acl=[digest(all=True)], _label="create(n, digest ALL)")
+    # No id of this session matches: reads and writes are refused; exists is not checked.
+    t.call(client.exists, n)
+    t.call(client.get, n)
+    t.call(client.get_children, n)
+    t.call(client.get_acls, n, _map=acls)
+    t.call(client.set, n, b"x")
+    t.call(client.set, n, b"x", version=99)  # NoAuth comes before the version check
+    t.call(client.create, n + "/kid")
+    t.call(client.delete, n + "/ghost")  # DELETE on the parent is checked before the node
+    t.call(client.set_acls, n, OPEN_ACL_UNSAFE, _label="set_acls(n, open)")
+    txn = client.transaction()
+    t.step(txn.create, base + "/m1")
+    t.step(txn.set_data, n, b"m")
+    t.call(txn.commit, _label="commit[create m1, set_data n]")
+    txn = client.transaction()
+    t.step(txn.check, n, 0)
+    t.step(txn.create, base + "/m2")
+    t.call(txn.commit, _label="commit[check n, create m2]")
+    t.call(client.exists, base + "/m1")
+    t.stat(n)
+    # Invalid ACLs (kazoo sends them; ZooKeeper answers InvalidACL).
+    for label, bad in [
+        ("unknown scheme", [make_acl("foo", "bar", all=True)]),
+        ("world:someone", [make_acl("world", "someone", read=True)]),
+        ("digest without hash", [make_acl("digest", "nocolon", read=True)]),
+        ("ip /40", [make_acl("ip", "10.0.0.1/40", read=True)]),
+    ]:
+        t.call(client.create, base + "/bad", acl=bad, _label=f"create(bad, {label})")
+        t.call(client.set_acls, base, bad, _label=f"set_acls(~, {label})")
+    t.call(client.create, base + "/missing/x", acl=[make_acl("foo", "bar", all=True)], _label="create(missing/x, foo)")
+    t.call(client.set_acls, base, [], _label="set_acls(~, [])")
+    t.call(client.create, base + "/empty", acl=[], _label="create(empty, acl=[])")  # [] means the default
+    t.call(client.get_acls, base + "/empty", _map=acls)
+    t.call(client.create, base + "/none", acl=[ACL(0, Id("world", "anyone"))], _label="create(none, perms 0)")
+    t.call(client.get, base + "/none")
+    # getACL needs READ or ADMIN; without ADMIN a digest shows as user:x.
+    nobody = make_acl("digest", make_digest_acl_credential("nobody", "pw"), admin=True)
+    t.call(client.create, base + "/r", acl=[world_read, nobody], _label="create(r, world READ + nobody ADMIN)")
+    t.call(client.get_acls, base + "/r", _map=acls)
+    # Authenticated: the same session now passes.
+    t.call(client.add_auth, "digest", f"{user}:pw", _label="add_auth(digest, USER:pw)")
+    t.call(client.get, n)
+    t.call(client.get_acls, n, _map=acls)
+    t.call(client.set, n, b"w")
+    t.call(client.set_acls, n, OPEN_ACL_UNSAFE, version=3, _label="set_acls(n, open, version=3)")
+    t.call(
+        client.set_acls,
+        n,
+        [world_read, digest(admin=True, create=True)],
+        version=0,
+        _label="set_acls(n, world READ + USER ADMIN|CREATE, version=0)",
+    )
+    t.call(client.get_acls, n, _map=acls)
+    t.call(client.set, n, b"z")  # WRITE was taken away
+    t.call(client.create, n + "/kid", b"k")
+    t.call(client.get_acls, n + "/kid", _map=acls)
+    t.call(client.delete, n + "/kid")  # no DELETE on n
+    t.call(client.set_acls, n, [world_read, digest(all=True)], version=1, _label="set_acls(n, USER ALL, version=1)")
+    t.call(client.delete, n + "/kid")
+    t.stat(n)
+    for leftover in ("/n", "/r", "/none", "/empty"):
+        t.call(client.delete, base + leftover)
     t.stat(base)
     return t.finish()
 

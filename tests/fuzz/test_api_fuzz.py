@@ -609,7 +609,7 @@ def test_public_api_fuzz(member: coord.Coordinator) -> None:
     run_state_machine_as_test(
         ApiMachine,
         settings=settings(
-            max_examples=200,
+            max_examples=120,
             stateful_step_count=40,
             deadline=None,
             database=None,

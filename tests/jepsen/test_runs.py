@@ -47,8 +47,8 @@ def _no_children_left() -> None:
 
 
 def test_short_nemesis_run_in_process_faults(tmp_path: Path) -> None:
-    cfg = RunConfig(seed=7, duration=18.0, faults=("kill", "pause", "partition", "network"),
-                    fault_window=(2.0, 3.5), heal_window=(1.0, 2.5), quiet=2.0)
+    cfg = RunConfig(seed=7, duration=13.0, faults=("kill", "pause", "partition", "network"),
+                    fault_window=(1.5, 2.5), heal_window=(1.0, 1.5), quiet=2.0)
     result = run_once(cfg, 0, tmp_path, print_fn=lambda line: None)
     _assert_clean(result)
     assert sum(result["faults"].values()) >= 3, result["faults"]
@@ -63,6 +63,7 @@ def test_short_nemesis_run_in_process_faults(tmp_path: Path) -> None:
 _NETNS_UNAVAILABLE = probe(need_nft=True)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_NETNS_UNAVAILABLE is not None, reason=f"netns: {_NETNS_UNAVAILABLE}")
 def test_short_nemesis_run_netns_partitions(tmp_path: Path) -> None:
     cfg = RunConfig(seed=5, duration=14.0, faults=("partition", "pause"), netns=True,

@@ -50,7 +50,8 @@ import pytest
 from coord.errors import CoordError
 from coord.local_cluster import LocalCluster, MemberProcess, RpcError
 
-pytestmark = [pytest.mark.multiprocess, pytest.mark.timeout(240)]
+# Fault runs (about 30 s each): behind --run-slow, run by CI's fault-run job.
+pytestmark = [pytest.mark.multiprocess, pytest.mark.slow, pytest.mark.timeout(240)]
 
 SEED = int(os.environ.get("COORD_TEST_SEED", "20240611"))
 SNAPSHOT_ENTRIES = 50
