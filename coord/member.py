@@ -198,7 +198,7 @@ class Member:
         if type(max_data_bytes) is not int or not 0 < max_data_bytes <= ops.HARD_MAX_DATA_BYTES:
             raise ValueError(f"max_data_bytes must be an int in 1..{ops.HARD_MAX_DATA_BYTES}, got {max_data_bytes!r}")
         self._secret = load_secret(secret, secret_file)
-        check_network_exposure(address, peer_list, self._secret)
+        check_network_exposure(address, peer_list, self._secret, zk_address)
         self.address = address
         self.peers = tuple(peer_list)
         self.data_dir = data_dir

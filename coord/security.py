@@ -92,11 +92,24 @@ def load_secret(secret: str | bytes | None = None, secret_file: str | None = Non
     return secret
 
 
-def check_network_exposure(address: str, peers: Iterable[str], secret: bytes | None) -> None:
-    """Refuse a non-loopback cluster without a secret; warn on a loopback one."""
+def check_network_exposure(
+    address: str, peers: Iterable[str], secret: bytes | None, zk_address: str | None = None
+) -> None:
+    """Refuse a non-loopback cluster without a secret; warn on a loopback one.
+
+    A ZooKeeper endpoint counts too: its session passwords are keyed by the
+    secret, so without one anybody who can reach the port could take over
+    any session."""
     exposed = [a for a in [address, *peers] if not is_loopback_host(split_address(a)[0])]
     if secret is not None:
         return
+    if zk_address is not None and not is_loopback_host(split_address(zk_address)[0]):
+        raise ConfigurationError(
+            f"refusing to start: the ZooKeeper endpoint {zk_address} is not a loopback address and no "
+            f"cluster secret is set. Its session passwords are keyed by the secret; without one any "
+            f"client that can reach the port could take over another client's session. Pass "
+            f"secret=..., secret_file=... or set ${SECRET_ENV_VAR} ({_GENERATE_HINT})."
+        )
     if exposed:
         raise ConfigurationError(
             f"refusing to start: {', '.join(exposed)} is not a loopback address and no cluster "

@@ -25,6 +25,14 @@ def test_a_non_loopback_peer_is_enough_to_refuse() -> None:
         coord.Coordinator("127.0.0.1:7001", peers=["10.0.0.9:7002"])
 
 
+def test_a_non_loopback_zookeeper_endpoint_without_secret_refuses_to_start() -> None:
+    # Its session passwords are keyed by the secret: without one they could be forged.
+    with pytest.raises(coord.ConfigurationError, match="ZooKeeper endpoint 0.0.0.0:2181 is not a loopback"):
+        coord.Coordinator("127.0.0.1:7001", peers=["127.0.0.1:7002"], zk_address="0.0.0.0:2181")
+    coord.Coordinator("127.0.0.1:7001", peers=["127.0.0.1:7002"], zk_address="127.0.0.1:2181")
+    coord.Coordinator("10.0.0.1:7001", peers=["10.0.0.2:7002"], zk_address="0.0.0.0:2181", secret=GOOD_SECRET)
+
+
 def test_loopback_without_secret_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="coord"):
         check_network_exposure("127.0.0.1:7001", ["localhost:7002", "[::1]:7003"], None)
