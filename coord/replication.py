@@ -74,6 +74,7 @@ import logging
 import os
 import pickle
 import queue
+import random
 import select
 import socket
 import struct
@@ -1803,6 +1804,9 @@ def membership_problem(
     return None
 
 
+_ELECTION_JITTER = random.SystemRandom()
+
+
 class _CoordSyncObj(SyncObj):  # type: ignore[misc]
     """pysyncobj's SyncObj with narrowly scoped overrides (membership rules,
     the joining gate, and group commit, each explained where it is).
@@ -1819,6 +1823,11 @@ class _CoordSyncObj(SyncObj):  # type: ignore[misc]
       started before it is added sees brief connections to the members that
       then drop it, and would otherwise stand for election in vain, raising
       its term, and depose the leader once it is added.
+    * ``__generateRaftTimeout`` draws the election timeout from coord's own
+      OS-seeded generator instead of the ``random`` module's shared one: a
+      host application that seeds ``random`` the same way in every process
+      (for reproducible runs) would otherwise give its members correlated
+      timeouts, and correlated timeouts mean split votes.
     """
 
     def __init__(self, *args: Any, raft_log: _RaftLog, joining: bool, **kwargs: Any) -> None:
@@ -1851,6 +1860,10 @@ class _CoordSyncObj(SyncObj):  # type: ignore[misc]
             connected=[me, *(node.id for node in self.otherNodes if self.isNodeConnected(node))],
             leader=me,
         )
+
+    def _SyncObj__generateRaftTimeout(self) -> float:  # noqa: N802 - pysyncobj's (mangled) name
+        conf = self._SyncObj__conf
+        return _ELECTION_JITTER.uniform(conf.raftMinTimeout, conf.raftMaxTimeout)
 
     def _SyncObj__connectedToAnyone(self) -> bool:  # noqa: N802 - pysyncobj's (mangled) name
         if self._coord_joining:

@@ -35,12 +35,20 @@ against a real ZooKeeper:
   node's mzxid, and apply deletes only if the node is still that version
   and childless (and, for a container, has had a child), so a node
   modified, re-created or given a child meanwhile stays.
+* A session that has ended (closed or expired) never opens again, as in
+  ZooKeeper: a late copy of its ``open_session`` entry (a retransmission
+  that reaches the log after the expiry) gets SESSION_EXPIRED instead of
+  reviving the session, and with it the late copies of its writes. The
+  tree remembers an ended session id for ``ENDED_SESSION_MEMORY_MS`` of
+  entry time (an hour; the ``MAX_ENDED_SESSIONS`` most recent at most), far
+  longer than a proposer keeps re-sending (until its request deadline).
 """
 
 from __future__ import annotations
 
 import logging
 import struct
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple, cast
 
@@ -104,6 +112,9 @@ EVENT_CHILD = "child"
 
 # add_auth changes only the session (ZooKeeper's auth packets are no txns).
 _NO_ZXID_OPS = frozenset({KEEPALIVE, SYNC, ADD_AUTH})
+#: How long (in entry time) and how many ended session ids are remembered.
+ENDED_SESSION_MEMORY_MS = 3_600_000
+MAX_ENDED_SESSIONS = 16_384
 #: Distinct non-default ACLs the tree shares by reference before it starts
 #: sharing afresh (sharing only saves memory; it never changes behaviour).
 _ACL_INTERN_LIMIT = 65536
@@ -294,6 +305,7 @@ class Tree:
     __slots__ = (
         "_acls",
         "_data_bytes",
+        "_ended_sessions",
         "_last_time_ms",
         "_max_data_bytes",
         "_nodes",
@@ -310,6 +322,8 @@ class Tree:
         self._data_bytes = 1
         self._reapable: SortedSet = SortedSet()  # paths of container and TTL nodes
         self._sessions: dict[int, _Session] = {}
+        # Ended session id -> entry time it ended, oldest first (see the module doc).
+        self._ended_sessions: OrderedDict[int, int] = OrderedDict()
         self._zxid = 0
         self._last_time_ms = 0
         self._max_data_bytes = max_data_bytes
@@ -474,7 +488,7 @@ class Tree:
             return Applied(self._zxid, (BAD_ARGUMENTS, None), (), False)
         _, session_id, request_id, ack_below, time_ms, op = cast("tuple[int, int, int, int, int, Op]", entry)
         session = self._sessions.get(session_id) if session_id else None
-        if session_id and session is None and op[0] != OPEN_SESSION:
+        if session_id and session is None and (op[0] != OPEN_SESSION or session_id in self._ended_sessions):
             return Applied(self._zxid, (SESSION_EXPIRED, None), (), False)
         if session is not None:
             earlier = self._earlier_result(session, request_id, ack_below)
@@ -804,6 +818,10 @@ class Tree:
             self._unlink(txn, path, self._nodes[path])
         del self._sessions[session_id]
         txn.undo.clear()  # never inside a multi; drop the references now
+        ended = self._ended_sessions
+        ended[session_id] = txn.now
+        while len(ended) > MAX_ENDED_SESSIONS or next(iter(ended.values())) < txn.now - ENDED_SESSION_MEMORY_MS:
+            ended.popitem(last=False)
 
     # ------------------------------------------------------- snapshots
 
@@ -842,6 +860,13 @@ class Tree:
         _require(self._data_bytes == size, f"approximate data size {self._data_bytes}, actually {size}")
         for session_id in sorted(self._sessions):
             self._check_session(session_id, self._sessions[session_id])
+        ended = self._ended_sessions
+        _require(len(ended) <= MAX_ENDED_SESSIONS, f"{len(ended)} ended sessions remembered")
+        _require(not any(session_id in self._sessions for session_id in ended), "an ended session is open")
+        _require(all(session_id > 0 for session_id in ended), "ended session id 0")
+        times = list(ended.values())
+        _require(times == sorted(times), "ended sessions out of order")
+        _require(not times or times[-1] <= self._last_time_ms, "a session ended after the last entry time")
 
     def _check_node(self, path: str, node: _Node) -> None:
         _require(type(node.data) is bytes, f"{path}: data is not bytes")
@@ -927,12 +952,17 @@ _HANDLERS: dict[str, Callable[[Tree, _Txn, Op], Result]] = {
 #            UTF-8); ACL 0 is always the open ACL, the others in order of
 #            first use by the nodes in path order (so equal trees, equal bytes)
 #   node     ... u32 data length, i aversion, u32 ACL index, path, data
+#
+# Format 3 adds, and formats 1 and 2 still restore (no ended sessions):
+#   ended    after the sessions, before the ACLs: u32 count, then per ended
+#            session, oldest first: q session id, q entry time it ended
 
 SNAPSHOT_MAGIC = b"COORDTRE"
-SNAPSHOT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+SNAPSHOT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 _HEADER = struct.Struct("<8sHqqII")
 _SESSION = struct.Struct("<qqqqI")
+_ENDED = struct.Struct("<qq")
 _NODE_V1 = struct.Struct("<IqqqqiiqqI")
 _NODE = struct.Struct("<IqqqqiiqqIiI")
 _Q = struct.Struct("<q")
@@ -956,6 +986,8 @@ def _encode_tree(tree: Tree) -> bytes:
         for scheme, ident in session.auth:
             _encode_str(scheme, out)
             _encode_str(ident, out)
+    out.append(_U32.pack(len(tree._ended_sessions)))
+    out.extend(_ENDED.pack(session_id, ended_ms) for session_id, ended_ms in tree._ended_sessions.items())
     acl_table: list[tuple[Any, ...]] = [OPEN_ACL]
     acl_index: dict[tuple[Any, ...], int] = {OPEN_ACL: 0}
     node_out: list[bytes] = []
@@ -1083,6 +1115,8 @@ def _decode_tree(tree: Tree, buf: bytes) -> None:
     if version not in _READABLE_VERSIONS:
         raise ValueError(f"snapshot format {version} is not supported (this version reads {_READABLE_VERSIONS})")
     _decode_sessions(tree, reader, session_count, with_auth=version >= 2)
+    if version >= 3:
+        _decode_ended_sessions(tree, reader)
     acls = _decode_acls(tree, reader) if version >= 2 else None
     _decode_nodes(tree, reader, node_count, acls)
     if reader.pos != len(buf):
@@ -1112,6 +1146,20 @@ def _decode_sessions(tree: Tree, reader: _Reader, count: int, *, with_auth: bool
             if list(auth) != sorted(set(auth)):
                 raise ValueError(f"session {session_id}: auth ids not sorted")
             session.auth = auth
+
+
+def _decode_ended_sessions(tree: Tree, reader: _Reader) -> None:
+    count = reader.unpack(_U32)[0]
+    if count > MAX_ENDED_SESSIONS:
+        raise ValueError(f"{count} ended sessions (at most {MAX_ENDED_SESSIONS} are kept)")
+    ended, previous_ms = tree._ended_sessions, 0
+    for _ in range(count):
+        session_id, ended_ms = reader.unpack(_ENDED)
+        if session_id <= 0 or session_id in ended or session_id in tree._sessions:
+            raise ValueError(f"bad ended session id {session_id}")
+        if ended_ms < previous_ms or ended_ms > tree._last_time_ms:
+            raise ValueError(f"ended session {session_id}: end time {ended_ms} out of order")
+        ended[session_id] = previous_ms = ended_ms
 
 
 def _decode_acls(tree: Tree, reader: _Reader) -> list[tuple[Any, ...]]:
@@ -1203,10 +1251,12 @@ def _link_restored(
 
 
 __all__ = [
+    "ENDED_SESSION_MEMORY_MS",
     "EVENT_CHANGED",
     "EVENT_CHILD",
     "EVENT_CREATED",
     "EVENT_DELETED",
+    "MAX_ENDED_SESSIONS",
     "SNAPSHOT_MAGIC",
     "SNAPSHOT_VERSION",
     "CONTAINER",

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import logging
+import random
 import threading
+import traceback
 
 import pytest
 from helpers import InProcessCluster, wait_until
@@ -96,6 +98,31 @@ def test_exists_and_child_watches(cluster: InProcessCluster) -> None:
     assert sorted(events[2:]) == sorted(
         [coord.WatchedEvent("DELETED", "CONNECTED", "/parent/kid"), coord.WatchedEvent("CHILD", "CONNECTED", "/parent")]
     )
+
+
+def test_election_timeouts_do_not_come_from_the_shared_random_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that seeds ``random`` identically in every process must not
+    get correlated election timeouts (split votes), so coord draws them
+    from its own generator: ``random.random`` is never called for them."""
+    callers: list[str] = []
+
+    def shared_random() -> float:
+        callers.append(repr(traceback.extract_stack(limit=3)[0]))
+        return 0.5
+
+    monkeypatch.setattr(random, "random", shared_random)
+    cluster = InProcessCluster(3).start()
+    try:
+        first = cluster.leader()
+        first.stop()  # the survivors draw new election timeouts and elect again
+        wait_until(
+            lambda: any(m is not first and m.status().role == "leader" for m in cluster.members),
+            10,
+            what="a new leader",
+        )
+    finally:
+        cluster.stop()
+    assert callers == []
 
 
 def test_stop_closes_the_session_and_its_ephemerals_go_at_once() -> None:

@@ -690,3 +690,73 @@ def test_session_ids_start_at_the_opening_request_and_survive_a_restore(d: Drive
     d.send(1, 8, open_session_op(5000))
     restored = Tree.restore(d.tree.snapshot())
     assert restored.apply((1, 1, 9, 0, T0, create_op("/y"))).result[0] == OK
+
+
+# ----------------------------------------------------------------- ended sessions stay ended
+
+
+@pytest.mark.parametrize("end", ["expire", "close"])
+def test_a_late_copy_of_open_session_never_revives_an_ended_session(d: Driver, end: str) -> None:
+    d.send(5, 1, open_session_op(4000))
+    d.send(5, 2, create_op("/lock", ephemeral=True))
+    if end == "expire":
+        assert d.run(expire_session_op(5, d.tree.session_info(5).activity)).result == (OK, True)
+    else:
+        assert d.send(5, 3, close_session_op()).result == (OK, None)
+    before = d.tree.snapshot()
+    # Re-sent copies that reach the log after the end: the opening and the ephemeral create.
+    assert d.send(5, 1, open_session_op(4000)) == Applied(d.tree.zxid, (EXPIRED, None), (), False)
+    assert d.send(5, 2, create_op("/lock", ephemeral=True)).result == (EXPIRED, None)
+    assert d.tree.snapshot() == before
+    assert not d.tree.has_session(5) and d.tree.stat("/lock") is None
+
+
+def test_ended_sessions_are_remembered_across_a_restore(d: Driver) -> None:
+    d.send(5, 1, open_session_op(4000))
+    d.send(5, 2, close_session_op())
+    restored = Tree.restore(d.tree.snapshot())
+    restored.check_invariants()
+    assert restored.snapshot() == d.tree.snapshot()
+    assert restored.apply((1, 5, 1, 0, T0, open_session_op(4000))).result == (EXPIRED, None)
+
+
+def test_an_ended_session_is_forgotten_after_an_hour_of_entry_time(d: Driver) -> None:
+    from coord.tree import ENDED_SESSION_MEMORY_MS
+
+    d.send(5, 1, open_session_op(4000))
+    d.send(5, 2, close_session_op())
+    later = T0 + ENDED_SESSION_MEMORY_MS + 1
+    d.send(6, 1, open_session_op(4000), time_ms=later)
+    assert d.send(5, 1, open_session_op(4000), time_ms=later).result == (EXPIRED, None)  # still within the hour
+    d.send(6, 2, close_session_op(), time_ms=later)  # an end prunes what is older than an hour
+    assert d.send(5, 1, open_session_op(4000), time_ms=later).result == (OK, None)
+    assert d.send(6, 1, open_session_op(4000), time_ms=later).result == (EXPIRED, None)
+
+
+def test_at_most_max_ended_sessions_are_remembered(d: Driver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("coord.tree.MAX_ENDED_SESSIONS", 3)
+    for session in range(1, 6):
+        d.send(session, 1, open_session_op(4000))
+        d.send(session, 2, close_session_op())
+    reopened = [d.send(s, 1, open_session_op(4000)).result[0] for s in (1, 2, 3, 4, 5)]
+    assert reopened == [OK, OK, EXPIRED, EXPIRED, EXPIRED]
+
+
+def test_a_snapshot_with_too_many_or_disordered_ended_sessions_is_refused(d: Driver) -> None:
+    import struct
+
+    d.send(5, 1, open_session_op(4000), time_ms=T0 + 10)
+    d.send(5, 2, close_session_op(), time_ms=T0 + 10)
+    d.send(6, 1, open_session_op(4000), time_ms=T0 + 20)
+    d.send(6, 2, close_session_op(), time_ms=T0 + 20)
+    good = d.tree.snapshot()
+    ended = struct.pack("<Iqqqq", 2, 5, T0 + 10, 6, T0 + 20)
+    assert good.count(ended) == 1
+    for bad in (
+        struct.pack("<Iqqqq", 2, 6, T0 + 20, 5, T0 + 10),  # out of order
+        struct.pack("<Iqqqq", 2, 5, T0 + 10, 5, T0 + 20),  # twice
+        struct.pack("<Iqqqq", 2, 5, T0 + 10, 6, T0 + 99),  # after the last entry time
+        struct.pack("<Iqqqq", 2, 0, T0 + 10, 6, T0 + 20),  # id 0
+    ):
+        with pytest.raises(ValueError, match="ended session"):
+            Tree.restore(good.replace(ended, bad))

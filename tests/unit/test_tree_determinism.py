@@ -77,7 +77,7 @@ def generate_log(seed: int, count: int) -> list[tuple]:
         if sid and roll < 0.08:
             return rng.choice([("open_session", 5000), ("keepalive",), ("close_session",), ("cancel", rid[sid] + 2)])
         if not sid and roll < 0.05:
-            return ("expire_session", rng.randint(1, 4), rng.randint(0, 30))
+            return ("expire_session", rng.choice(sorted(rid)), rng.randint(0, 30))
         if roll < 0.25:
             return ("multi", tuple(data_op() for _ in range(rng.randint(0, 5))))
         if roll < 0.3:
@@ -88,10 +88,14 @@ def generate_log(seed: int, count: int) -> list[tuple]:
         if sent and rng.random() < 0.05:
             sent.append(rng.choice(sent))  # a retransmission
             continue
-        sid = rng.choice([0, 1, 2, 3, 4])
-        op = op_for(sid)
+        if rng.random() < 0.01:  # a new session (an ended one never opens again)
+            sid = max(rid) + 1
+            rid[sid], op = 0, ("open_session", 5000)
+        else:
+            sid = rng.choice([0, *sorted(rid)])
+            op = op_for(sid)
         if sid:
-            rid[sid] += 1
+            rid[sid] += 2 if rng.random() < 0.02 else 1  # now and then a lost copy leaves a gap
         ack = max(0, rid[sid] - rng.randint(1, 20)) if sid else 0
         sent.append((1, sid, rid[sid] if sid else 0, ack, 1_000_000 + step - rng.randint(0, 3), op))
     return [(1, sid, 1, 0, 1_000_000, ("open_session", 5000)) for sid in (1, 2, 3, 4)] + sent

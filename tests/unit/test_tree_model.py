@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from coord.errors import ErrorCode
-from coord.tree import Tree
+from coord.tree import ENDED_SESSION_MEMORY_MS, MAX_ENDED_SESSIONS, Tree
 from coord.types import ZnodeStat
 
 OK = int(ErrorCode.OK)
@@ -33,6 +33,7 @@ class Model:
     def __init__(self) -> None:
         self.nodes: dict[str, dict] = {"/": self._node(b"", 0, 0, 0)}
         self.sessions: dict[int, dict] = {}
+        self.ended: dict[int, int] = {}  # sid -> time it ended, oldest first; never reopened
         self.zxid = 0
         self.time = 0
 
@@ -76,7 +77,7 @@ class Model:
         """Returns (result, events, duplicate)."""
         _, sid, rid, ack, time_ms, op = entry
         session = self.sessions.get(sid)
-        if sid and session is None and op[0] != "open_session":
+        if sid and session is None and (op[0] != "open_session" or sid in self.ended):
             return (int(ErrorCode.SESSION_EXPIRED), None), [], False
         if session is not None:
             session["ack"] = max(session["ack"], ack)
@@ -201,6 +202,9 @@ class Model:
         for path in sorted(p for p, n in self.nodes.items() if n["owner"] == sid):
             self._remove(path, events)
         del self.sessions[sid]
+        self.ended[sid] = self.time
+        while len(self.ended) > MAX_ENDED_SESSIONS or min(self.ended.values()) < self.time - ENDED_SESSION_MEMORY_MS:
+            del self.ended[next(iter(self.ended))]
 
     def op_close_session(self, sid: int, op: tuple, events: list) -> tuple:
         self._end(sid, events)
@@ -264,6 +268,7 @@ class TreeVsModel(RuleBasedStateMachine):
         self.tree = Tree()
         self.model = Model()
         self.next_rid = {1: 1, 2: 1, 3: 1}
+        self.next_fresh_sid = 4
         self.sent: list[tuple] = []
 
     def send(self, sid: int, op: tuple, time_ms: int, ack_back: int = 0) -> None:
@@ -319,23 +324,32 @@ class TreeVsModel(RuleBasedStateMachine):
     def multi(self, data: st.DataObject, ops: list, time_ms: int) -> None:
         self.send(self.sender(data), ("multi", tuple(ops)), time_ms)
 
+    def known_sid(self, data: st.DataObject) -> int:
+        return data.draw(st.sampled_from(sorted(self.next_rid)))
+
     @rule(
-        sid=st.sampled_from([1, 2, 3]),
+        sid=st.sampled_from([1, 2, 3, 0]),
         timeout=st.sampled_from([1000, 2000]),
         time_ms=times,
         then=st.sampled_from([(), ("keepalive",), ("sync",)]),
     )
     def open_session(self, sid: int, timeout: int, time_ms: int, then: tuple) -> None:
+        """sid 0: a fresh id (1-3 are reused, so ended ones are tried again)."""
+        if sid == 0:
+            sid = self.next_fresh_sid
+            self.next_fresh_sid += 1
+            self.next_rid[sid] = 1
         self.send(sid, ("open_session", timeout), time_ms)
         if then:
             self.send(sid, then, time_ms)
 
     @rule(data=st.data(), op=st.sampled_from([("keepalive",), ("sync",), ("sync",), ("close_session",)]))
     def session_op(self, data: st.DataObject, op: tuple) -> None:
-        self.send(data.draw(st.sampled_from([1, 2, 3])), op, T0)
+        self.send(self.known_sid(data), op, T0)
 
-    @rule(sid=st.sampled_from([1, 2, 3]), stale=st.sampled_from([True, True, False]))
-    def expire(self, sid: int, stale: bool) -> None:
+    @rule(data=st.data(), stale=st.sampled_from([True, True, False]))
+    def expire(self, data: st.DataObject, stale: bool) -> None:
+        sid = self.known_sid(data)
         info = self.tree.session_info(sid)
         seen = (info.activity if info else 0) - (1 if stale else 0)
         self.send(0, ("expire_session", sid, max(seen, 0)), T0)
