@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +24,7 @@ from coord.ops import (
     set_op,
     sync_op,
 )
-from coord.tree import Applied, SessionInfo, Tree
+from coord.tree import ENDED_SESSION_MEMORY_MS, MAX_ENDED_SESSIONS, Applied, SessionInfo, Tree
 from coord.types import ZnodeStat
 
 OK = ErrorCode.OK
@@ -721,8 +722,6 @@ def test_ended_sessions_are_remembered_across_a_restore(d: Driver) -> None:
 
 
 def test_an_ended_session_is_forgotten_after_an_hour_of_entry_time(d: Driver) -> None:
-    from coord.tree import ENDED_SESSION_MEMORY_MS
-
     d.send(5, 1, open_session_op(4000))
     d.send(5, 2, close_session_op())
     later = T0 + ENDED_SESSION_MEMORY_MS + 1
@@ -743,8 +742,6 @@ def test_at_most_max_ended_sessions_are_remembered(d: Driver, monkeypatch: pytes
 
 
 def test_a_snapshot_with_too_many_or_disordered_ended_sessions_is_refused(d: Driver) -> None:
-    import struct
-
     d.send(5, 1, open_session_op(4000), time_ms=T0 + 10)
     d.send(5, 2, close_session_op(), time_ms=T0 + 10)
     d.send(6, 1, open_session_op(4000), time_ms=T0 + 20)
@@ -757,6 +754,7 @@ def test_a_snapshot_with_too_many_or_disordered_ended_sessions_is_refused(d: Dri
         struct.pack("<Iqqqq", 2, 5, T0 + 10, 5, T0 + 20),  # twice
         struct.pack("<Iqqqq", 2, 5, T0 + 10, 6, T0 + 99),  # after the last entry time
         struct.pack("<Iqqqq", 2, 0, T0 + 10, 6, T0 + 20),  # id 0
+        struct.pack("<I", MAX_ENDED_SESSIONS + 1) + ended[4:],  # more than are ever kept
     ):
         with pytest.raises(ValueError, match="ended session"):
             Tree.restore(good.replace(ended, bad))
